@@ -1,0 +1,693 @@
+# -*- coding: utf-8 -*-
+# Copyright: (c) 2026, Agility Addressing Maintainers
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""The policy model of agility.addressing: one home, used on both sides.
+
+This file is the contract between the controller (filters, modules) and the
+hosts (the DNS responder).  The controller imports it as module_utils; the
+host runtime ships the very same file as ``agility_runtime.policy``.  It must
+therefore stay standard-library only and Python 3.9 compatible.
+
+It provides:
+
+* ``validate(doc)`` -> list of ``(field, message)`` problems, empty when good;
+* ``compile_policy(doc)`` -> ``CompiledPolicy`` with the matching and address
+  selection the responder runs per query (raises ``PolicyError``);
+* the address arithmetic the filters and the responder share
+  (``stage_prefix``, ``pop_address``, ``partition_slices``, ...);
+* ``dumps(doc)`` the canonical JSON text of a policy file.
+
+See docs/policy-format.md for the format itself.
+"""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+import hashlib
+import ipaddress
+import json
+import re
+import secrets
+
+FORMAT = "agility.addressing/policy"
+VERSION = 1
+
+STRATEGIES = ("random", "single", "per_pop", "partition")
+POLICY_QTYPES = ("A", "AAAA")
+FAMILIES = ("ipv4", "ipv6")
+FAMILY_VERSION = {"ipv4": 4, "ipv6": 6}
+TTL_MIN = 1
+TTL_MAX = 86400
+STATIC_TYPES = ("A", "AAAA", "CNAME", "MX", "NS", "TXT", "SRV", "CAA", "PTR", "HTTPS", "SVCB")
+MATCH_KEYS = ("pops", "account_types", "qtypes", "zones", "client_subnets", "local_addresses")
+POLICY_KEYS = ("name", "match", "pool", "ttl", "strategy", "secondary_pool", "offset", "slices")
+POOL_FAMILY_KEYS = ("announced", "used")
+ZONE_KEYS = ("account_type", "soa", "ns", "records", "hostnames")
+SOA_KEYS = ("mname", "rname", "serial", "refresh", "retry", "expire", "minimum", "ttl")
+RECORD_KEYS = ("name", "type", "ttl", "data")
+TOP_KEYS = ("format", "version", "pop", "pools", "policies", "default_policy", "zones", "revision")
+
+_LABEL_RE = re.compile(r"^(\*|[A-Za-z0-9_]([A-Za-z0-9_-]{0,61}[A-Za-z0-9_])?)$")
+_NAME_RE = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
+
+
+class PolicyError(ValueError):
+    """A policy document that does not validate; ``problems`` lists them all."""
+
+    def __init__(self, problems):
+        self.problems = list(problems)
+        super(PolicyError, self).__init__(format_problems(self.problems))
+
+
+def format_problems(problems):
+    """One line per problem, ``field: message``."""
+    return "; ".join("%s: %s" % (field, msg) for field, msg in problems)
+
+
+# ---------------------------------------------------------------------------
+# Address arithmetic (pure functions; the filters are thin wrappers over them)
+# ---------------------------------------------------------------------------
+
+def parse_prefix(text, version=None):
+    """A strict network (no host bits set); ``version`` 4 or 6 if given."""
+    if not isinstance(text, str):
+        raise ValueError("expected a prefix string such as 198.18.16.0/20, got %r" % (text,))
+    try:
+        net = ipaddress.ip_network(text, strict=True)
+    except ValueError as exc:
+        raise ValueError("%r is not a valid prefix (%s)" % (text, exc))
+    if version is not None and net.version != version:
+        raise ValueError("%s is not an IPv%d prefix" % (text, version))
+    if net.version == 6 and net.subnet_of(ipaddress.ip_network("::ffff:0:0/96")):
+        raise ValueError("%s is a v4-mapped IPv6 prefix; use the IPv4 prefix itself" % text)
+    return net
+
+
+def stage_prefix(announced, length, index=0):
+    """The prefix of ``length`` used at a stage inside ``announced``.
+
+    Deterministic: ``index`` picks the n-th sub-prefix (0 = the first), so a
+    migration /20 -> /24 -> /32 always lands on the same addresses.
+    """
+    net = announced if isinstance(announced, (ipaddress.IPv4Network, ipaddress.IPv6Network)) \
+        else parse_prefix(announced)
+    length = int(length)
+    index = int(index)
+    if length < net.prefixlen or length > net.max_prefixlen:
+        raise ValueError("stage length /%d must lie between /%d and /%d for %s"
+                         % (length, net.prefixlen, net.max_prefixlen, net))
+    count = 1 << (length - net.prefixlen)
+    if index < 0 or index >= count:
+        raise ValueError("stage index %d is outside 0..%d for /%d inside %s"
+                         % (index, count - 1, length, net))
+    size = 1 << (net.max_prefixlen - length)
+    base = int(net.network_address) + index * size
+    return ipaddress.ip_network((base, length))
+
+
+def nth_address(prefix, n):
+    """The address at offset ``n`` of ``prefix`` (0 = the network address)."""
+    net = prefix if isinstance(prefix, (ipaddress.IPv4Network, ipaddress.IPv6Network)) \
+        else parse_prefix(prefix)
+    n = int(n)
+    if n < 0 or n >= net.num_addresses:
+        raise ValueError("offset %d is outside %s (%d addresses)" % (n, net, net.num_addresses))
+    return net.network_address + n
+
+
+def pop_address(prefix, pop_index, offset=0):
+    """The address PoP ``pop_index`` answers with under the ``per_pop`` strategy."""
+    return nth_address(prefix, int(offset) + int(pop_index))
+
+
+def partition_slices(services, k):
+    """Split ``services`` into ``k`` disjoint slices that cover them all.
+
+    Sorted and dealt in contiguous, balanced chunks, so the same input always
+    gives the same slices and each slice differs in size by at most one.
+    """
+    k = int(k)
+    if k < 1:
+        raise ValueError("the number of slices must be at least 1, got %d" % k)
+    items = sorted(set(normalise_name(s) for s in services))
+    base, extra = divmod(len(items), k)
+    slices, start = [], 0
+    for i in range(k):
+        size = base + (1 if i < extra else 0)
+        slices.append(items[start:start + size])
+        start += size
+    return slices
+
+
+def normalise_name(name):
+    """Lower-case, fully qualified (trailing dot)."""
+    if not isinstance(name, str) or not name or name == ".":
+        raise ValueError("%r is not a domain name" % (name,))
+    name = name.lower()
+    return name if name.endswith(".") else name + "."
+
+
+def _valid_name(name):
+    labels = name.rstrip(".").split(".")
+    return len(name) <= 254 and all(_LABEL_RE.match(label) for label in labels)
+
+
+def absolute_name(name, zone):
+    """``name`` relative to ``zone`` ('@' = apex) made absolute and lower-case."""
+    if name == "@":
+        return zone
+    if name.endswith("."):
+        return name.lower()
+    return (name + "." + zone).lower()
+
+
+# ---------------------------------------------------------------------------
+# Validation
+# ---------------------------------------------------------------------------
+
+class _Problems:
+    def __init__(self):
+        self.items = []
+
+    def add(self, field, message):
+        self.items.append((field, message))
+
+
+def _check_keys(p, field, obj, allowed):
+    if not isinstance(obj, dict):
+        p.add(field, "must be a mapping, got %s" % type(obj).__name__)
+        return False
+    for key in obj:
+        if key not in allowed:
+            p.add("%s.%s" % (field, key), "unknown key (allowed: %s)" % ", ".join(allowed))
+    return True
+
+
+def _check_int(p, field, value, low, high):
+    if isinstance(value, bool) or not isinstance(value, int):
+        p.add(field, "must be an integer, got %r" % (value,))
+        return False
+    if value < low or value > high:
+        p.add(field, "%d is out of range %d..%d" % (value, low, high))
+        return False
+    return True
+
+
+def _check_list(p, field, value):
+    if not isinstance(value, list) or not value:
+        p.add(field, "must be a non-empty list")
+        return False
+    return True
+
+
+def _validate_pools(p, pools):
+    """Parse pools; returns {name: {family: (announced, used)}}."""
+    parsed = {}
+    if not isinstance(pools, dict) or not pools:
+        p.add("pools", "must be a non-empty mapping of pool name to prefixes")
+        return parsed
+    for name, pool in pools.items():
+        field = "pools.%s" % name
+        if not _NAME_RE.match(str(name)):
+            p.add(field, "pool names use letters, digits, '.', '_' and '-'")
+        if not _check_keys(p, field, pool, FAMILIES):
+            continue
+        if not any(f in pool for f in FAMILIES):
+            p.add(field, "needs an ipv4 and/or an ipv6 prefix")
+        entry = {}
+        for family in FAMILIES:
+            if family not in pool:
+                continue
+            ffield = "%s.%s" % (field, family)
+            spec = pool[family]
+            if not _check_keys(p, ffield, spec, POOL_FAMILY_KEYS):
+                continue
+            nets = {}
+            for key in POOL_FAMILY_KEYS:
+                if key not in spec:
+                    p.add("%s.%s" % (ffield, key), "is required")
+                    continue
+                try:
+                    nets[key] = parse_prefix(spec[key], FAMILY_VERSION[family])
+                except ValueError as exc:
+                    p.add("%s.%s" % (ffield, key), str(exc))
+            if "announced" in nets:
+                used = nets.get("used")
+                if used is not None and not used.subnet_of(nets["announced"]):
+                    p.add("%s.used" % ffield, "%s lies outside the announced prefix %s"
+                          % (used, nets["announced"]))
+                    used = None
+                entry[family] = (nets["announced"], used)
+        parsed[name] = entry
+    names = sorted(parsed)
+    for i, a in enumerate(names):
+        for b in names[i + 1:]:
+            for family in FAMILIES:
+                if family in parsed[a] and family in parsed[b] and \
+                        parsed[a][family][0].overlaps(parsed[b][family][0]):
+                    p.add("pools.%s.%s.announced" % (b, family),
+                          "%s overlaps pool %s (%s); pools must be disjoint"
+                          % (parsed[b][family][0], a, parsed[a][family][0]))
+    return parsed
+
+
+def _validate_match(p, field, match):
+    if not _check_keys(p, field, match, MATCH_KEYS):
+        return
+    for key in ("pops", "account_types", "zones"):
+        if key in match and _check_list(p, "%s.%s" % (field, key), match[key]):
+            for i, item in enumerate(match[key]):
+                if not isinstance(item, str) or not item:
+                    p.add("%s.%s[%d]" % (field, key, i), "must be a non-empty string")
+    if "qtypes" in match and _check_list(p, field + ".qtypes", match["qtypes"]):
+        for i, q in enumerate(match["qtypes"]):
+            if q not in POLICY_QTYPES:
+                p.add("%s.qtypes[%d]" % (field, i), "%r: policies answer only A and AAAA" % (q,))
+    for key in ("client_subnets", "local_addresses"):
+        if key in match and _check_list(p, "%s.%s" % (field, key), match[key]):
+            for i, item in enumerate(match[key]):
+                try:
+                    if not isinstance(item, str):
+                        raise ValueError(item)
+                    ipaddress.ip_network(item, strict=False)
+                except ValueError:
+                    p.add("%s.%s[%d]" % (field, key, i), "%r is not a prefix" % (item,))
+
+
+def _validate_policy(p, field, pol, pools, pop_index):
+    if not _check_keys(p, field, pol, POLICY_KEYS):
+        return
+    for key in ("name", "pool", "ttl"):
+        if key not in pol:
+            p.add("%s.%s" % (field, key), "is required")
+    if "ttl" in pol:
+        _check_int(p, field + ".ttl", pol["ttl"], TTL_MIN, TTL_MAX)
+    strategy = pol.get("strategy", "random")
+    if strategy not in STRATEGIES:
+        p.add(field + ".strategy", "unknown strategy %r (one of: %s)" % (strategy, ", ".join(STRATEGIES)))
+    pool = pools.get(pol.get("pool"))
+    if "pool" in pol and pol["pool"] not in pools:
+        p.add(field + ".pool", "names no pool %r (pools: %s)" % (pol["pool"], ", ".join(sorted(pools))))
+    if "match" in pol:
+        _validate_match(p, field + ".match", pol["match"])
+    offset = pol.get("offset", 0)
+    if "offset" in pol:
+        _check_int(p, field + ".offset", offset, 0, 2 ** 32)
+    if "secondary_pool" in pol:
+        sec = pol["secondary_pool"]
+        if sec not in pools:
+            p.add(field + ".secondary_pool", "names no pool %r" % (sec,))
+        elif sec == pol.get("pool"):
+            p.add(field + ".secondary_pool", "must differ from pool (address diversity needs two disjoint pools)")
+        elif pool is not None and set(pools[sec]) != set(pool):
+            p.add(field + ".secondary_pool", "pool %r must cover the same address families as %r"
+                  % (sec, pol.get("pool")))
+        if strategy != "random":
+            p.add(field + ".secondary_pool", "address diversity is supported with the random strategy only")
+    needed = None
+    if strategy == "single":
+        needed = offset + 1
+    elif strategy == "per_pop":
+        if pop_index is None:
+            p.add(field + ".strategy", "per_pop needs pop.index in the policy file")
+        else:
+            needed = offset + pop_index + 1
+    elif strategy == "partition":
+        slices = pol.get("slices")
+        if not isinstance(slices, list) or not slices:
+            p.add(field + ".slices", "partition needs a non-empty list of slices (lists of hostnames)")
+        else:
+            seen = {}
+            for i, sl in enumerate(slices):
+                if not isinstance(sl, list):
+                    p.add("%s.slices[%d]" % (field, i), "must be a list of hostnames")
+                    continue
+                for name in sl:
+                    try:
+                        key = normalise_name(name)
+                    except ValueError as exc:
+                        p.add("%s.slices[%d]" % (field, i), str(exc))
+                        continue
+                    if key in seen and seen[key] != i:
+                        p.add("%s.slices[%d]" % (field, i), "%s is already in slice %d; slices must be disjoint"
+                              % (key, seen[key]))
+                    seen[key] = i
+            # one address per slice, plus one for names in no slice
+            needed = offset + len(slices) + 1
+    elif "slices" in pol:
+        p.add(field + ".slices", "only the partition strategy takes slices")
+    if needed is not None and pool:
+        for family, (_announced, used) in pool.items():
+            if used is not None and used.num_addresses < needed:
+                p.add("pools.%s.%s.used" % (pol.get("pool"), family),
+                      "%s has %d addresses; policy %s (%s) needs %d"
+                      % (used, used.num_addresses, pol.get("name"), strategy, needed))
+
+
+def _validate_zone(p, field, zone):
+    if not _check_keys(p, field, zone, ZONE_KEYS):
+        return
+    for key in ("account_type", "soa", "ns"):
+        if key not in zone:
+            p.add("%s.%s" % (field, key), "is required")
+    if "account_type" in zone and (not isinstance(zone["account_type"], str) or not zone["account_type"]):
+        p.add(field + ".account_type", "must be a non-empty string")
+    soa = zone.get("soa")
+    if soa is not None and _check_keys(p, field + ".soa", soa, SOA_KEYS):
+        for key in ("mname", "rname"):
+            if not isinstance(soa.get(key), str) or not _valid_name(normalise_name(soa.get(key) or ".x")):
+                p.add("%s.soa.%s" % (field, key), "must be a domain name")
+        for key, low, high in (("serial", 0, 2 ** 32 - 1), ("refresh", 1, 2 ** 31 - 1),
+                               ("retry", 1, 2 ** 31 - 1), ("expire", 1, 2 ** 31 - 1),
+                               ("minimum", 0, TTL_MAX), ("ttl", 0, TTL_MAX)):
+            if key in soa:
+                _check_int(p, "%s.soa.%s" % (field, key), soa[key], low, high)
+        if "serial" not in soa:
+            p.add(field + ".soa.serial", "is required")
+    if "ns" in zone and _check_list(p, field + ".ns", zone["ns"]):
+        for i, ns in enumerate(zone["ns"]):
+            if not isinstance(ns, str) or not _valid_name(normalise_name(ns or ".x")):
+                p.add("%s.ns[%d]" % (field, i), "must be a domain name")
+    for i, rec in enumerate(zone.get("records") or []):
+        rfield = "%s.records[%d]" % (field, i)
+        if not _check_keys(p, rfield, rec, RECORD_KEYS):
+            continue
+        for key in ("name", "type", "data"):
+            if key not in rec:
+                p.add("%s.%s" % (rfield, key), "is required")
+        if rec.get("type") is not None and rec.get("type") not in STATIC_TYPES:
+            p.add(rfield + ".type", "unsupported type %r (one of: %s)" % (rec.get("type"), ", ".join(STATIC_TYPES)))
+        if "ttl" in rec:
+            _check_int(p, rfield + ".ttl", rec["ttl"], 0, TTL_MAX)
+        if "data" in rec and (not isinstance(rec["data"], str) or not rec["data"].strip()):
+            p.add(rfield + ".data", "must be the record data in presentation format")
+        if rec.get("type") == "A":
+            _check_address(p, rfield + ".data", rec.get("data"), 4)
+        if rec.get("type") == "AAAA":
+            _check_address(p, rfield + ".data", rec.get("data"), 6)
+        if isinstance(rec.get("name"), str) and rec["name"] != "@" and rec["name"].endswith("."):
+            zone_name = field.split(".", 1)[1]
+            if not normalise_name(rec["name"]).endswith("." + zone_name) and normalise_name(rec["name"]) != zone_name:
+                p.add(rfield + ".name", "%s lies outside the zone" % rec["name"])
+    hostnames = zone.get("hostnames", ["*"])
+    if not isinstance(hostnames, list):
+        p.add(field + ".hostnames", "must be a list of hostnames (or ['*'] for every name)")
+
+
+def _check_address(p, field, value, version):
+    try:
+        if ipaddress.ip_address(value).version != version:
+            raise ValueError
+    except (ValueError, TypeError):
+        p.add(field, "%r is not an IPv%d address" % (value, version))
+
+
+def validate(doc):
+    """All problems of a policy document as ``[(field, message)]``; empty = valid."""
+    p = _Problems()
+    if not isinstance(doc, dict):
+        p.add("(document)", "must be a mapping, got %s" % type(doc).__name__)
+        return p.items
+    for key in doc:
+        if key not in TOP_KEYS:
+            p.add(key, "unknown key (allowed: %s)" % ", ".join(TOP_KEYS))
+    if doc.get("format") != FORMAT:
+        p.add("format", "must be %r" % FORMAT)
+    if doc.get("version") != VERSION:
+        p.add("version", "unsupported version %r (this code reads version %d)" % (doc.get("version"), VERSION))
+    pop = doc.get("pop")
+    pop_index = None
+    if _check_keys(p, "pop", pop, ("name", "index")):
+        if not isinstance(pop.get("name"), str) or not _NAME_RE.match(pop.get("name") or ""):
+            p.add("pop.name", "is required: the PoP's name (letters, digits, '.', '_', '-')")
+        if "index" in pop and _check_int(p, "pop.index", pop["index"], 0, 65535):
+            pop_index = pop["index"]
+    pools = _validate_pools(p, doc.get("pools"))
+    policies = doc.get("policies", [])
+    names = set()
+    if not isinstance(policies, list):
+        p.add("policies", "must be a list")
+        policies = []
+    for i, pol in enumerate(policies):
+        label = pol.get("name") if isinstance(pol, dict) and isinstance(pol.get("name"), str) else None
+        field = "policies[%d]%s" % (i, "(%s)" % label if label else "")
+        if label in names:
+            p.add(field + ".name", "duplicate policy name")
+        names.add(label)
+        _validate_policy(p, field, pol, pools, pop_index)
+    default = doc.get("default_policy")
+    if default is not None and default not in names:
+        p.add("default_policy", "names no policy %r" % (default,))
+    zones = doc.get("zones", {})
+    if not isinstance(zones, dict):
+        p.add("zones", "must be a mapping of zone name to zone")
+        zones = {}
+    for name, zone in zones.items():
+        try:
+            key = normalise_name(name)
+            if not _valid_name(key):
+                raise ValueError("%r is not a valid zone name" % name)
+        except ValueError as exc:
+            p.add("zones.%s" % name, str(exc))
+            continue
+        _validate_zone(p, "zones.%s" % key, zone)
+    return p.items
+
+
+def check(doc):
+    """Raise ``PolicyError`` unless ``doc`` is valid."""
+    problems = validate(doc)
+    if problems:
+        raise PolicyError(problems)
+
+
+def dumps(doc):
+    """Canonical JSON text of a policy document (stable for diffs and digests)."""
+    return json.dumps(doc, indent=2, sort_keys=True) + "\n"
+
+
+def digest(doc):
+    """Short content digest, reported by the responder as the policy version."""
+    return hashlib.sha256(dumps(doc).encode("utf-8")).hexdigest()[:16]
+
+
+# ---------------------------------------------------------------------------
+# Compiled form: what the responder runs per query
+# ---------------------------------------------------------------------------
+
+class AddressSelector:
+    """Chooses the answer address of one family for one policy.
+
+    ``pick(qname)`` returns the address as packed bytes (4 or 16), ready for
+    the wire.  Random host bits come from the ``secrets`` CSPRNG.
+    """
+
+    __slots__ = ("prefix", "strategy", "_base", "_bits", "_width", "_fixed", "_slice_of", "_rest")
+
+    def __init__(self, prefix, strategy, offset=0, pop_index=None, slices=None):
+        self.prefix = prefix
+        self.strategy = strategy
+        self._width = prefix.max_prefixlen // 8
+        self._base = int(prefix.network_address)
+        self._bits = prefix.max_prefixlen - prefix.prefixlen
+        self._fixed = None
+        self._slice_of = {}
+        self._rest = None
+        if strategy == "single":
+            self._fixed = self._pack(self._base + offset)
+        elif strategy == "per_pop":
+            self._fixed = self._pack(self._base + offset + pop_index)
+        elif strategy == "partition":
+            for i, names in enumerate(slices):
+                packed = self._pack(self._base + offset + i)
+                for name in names:
+                    self._slice_of[normalise_name(name)] = packed
+            self._rest = self._pack(self._base + offset + len(slices))
+
+    def _pack(self, value):
+        return value.to_bytes(self._width, "big")
+
+    def pick(self, qname=None):
+        if self.strategy == "random":
+            if self._bits == 0:
+                return self._pack(self._base)
+            return self._pack(self._base | secrets.randbits(self._bits))
+        if self.strategy == "partition":
+            return self._slice_of.get(qname, self._rest)
+        return self._fixed
+
+
+class CompiledPolicy:
+    """One policy of the file, ready to match and answer."""
+
+    __slots__ = ("name", "ttl", "strategy", "pool", "selectors", "secondary", "_pops",
+                 "_accounts", "_qtypes", "_zones", "_clients", "_locals")
+
+    def __init__(self, pol, pools, pop_name, pop_index):
+        self.name = pol["name"]
+        self.ttl = pol["ttl"]
+        self.strategy = pol.get("strategy", "random")
+        self.pool = pol["pool"]
+        offset = pol.get("offset", 0)
+        self.selectors = {}
+        for family, (_announced, used) in pools[self.pool].items():
+            self.selectors[FAMILY_VERSION[family]] = AddressSelector(
+                used, self.strategy, offset, pop_index, pol.get("slices"))
+        self.secondary = {}
+        if "secondary_pool" in pol:
+            for family, (_announced, used) in pools[pol["secondary_pool"]].items():
+                self.secondary[FAMILY_VERSION[family]] = AddressSelector(used, "random")
+        match = pol.get("match") or {}
+        self._pops = frozenset(match["pops"]) if "pops" in match else None
+        self._accounts = frozenset(match["account_types"]) if "account_types" in match else None
+        self._qtypes = frozenset(match.get("qtypes", POLICY_QTYPES))
+        self._zones = frozenset(normalise_name(z) for z in match["zones"]) if "zones" in match else None
+        self._clients = _net_list(match.get("client_subnets"))
+        self._locals = _net_list(match.get("local_addresses"))
+        if self._pops is not None and pop_name not in self._pops:
+            self._qtypes = frozenset()  # never matches at this PoP
+
+    def matches(self, qtype, zone, account_type, client, local):
+        """``client`` and ``local`` are ipaddress addresses (or None)."""
+        if qtype not in self._qtypes:
+            return False
+        if self._accounts is not None and account_type not in self._accounts:
+            return False
+        if self._zones is not None and zone not in self._zones:
+            return False
+        if self._clients is not None and not _in_any(client, self._clients):
+            return False
+        if self._locals is not None and not _in_any(local, self._locals):
+            return False
+        return True
+
+    @property
+    def needs_client(self):
+        return self._clients is not None
+
+    @property
+    def needs_local(self):
+        return self._locals is not None
+
+    def answer(self, qtype, qname=None):
+        """Packed addresses for the answer (one, or two with address diversity)."""
+        version = 4 if qtype == "A" else 6
+        sel = self.selectors.get(version)
+        if sel is None:
+            return []
+        out = [sel.pick(qname)]
+        sec = self.secondary.get(version)
+        if sec is not None:
+            out.append(sec.pick(qname))
+        return out
+
+    def used_prefix(self, qtype):
+        sel = self.selectors.get(4 if qtype == "A" else 6)
+        return sel.prefix if sel is not None else None
+
+
+def _net_list(items):
+    if items is None:
+        return None
+    return tuple(ipaddress.ip_network(i, strict=False) for i in items)
+
+
+def _in_any(addr, nets):
+    if addr is None:
+        return False
+    return any(addr.version == n.version and addr in n for n in nets)
+
+
+class Zone:
+    """A zone's account type, apex records and static records (as data, not wire)."""
+
+    __slots__ = ("name", "account_type", "soa", "ns", "records", "hostnames", "wildcard")
+
+    def __init__(self, name, zone):
+        self.name = name
+        self.account_type = zone["account_type"]
+        self.soa = dict(zone["soa"])
+        self.ns = [normalise_name(n) for n in zone["ns"]]
+        self.records = {}
+        for rec in zone.get("records") or []:
+            owner = absolute_name(rec["name"], name)
+            self.records.setdefault(owner, []).append(
+                (rec["type"], rec.get("ttl", self.soa.get("ttl", self.soa.get("minimum", 300))), rec["data"]))
+        hostnames = zone.get("hostnames", ["*"])
+        self.wildcard = "*" in hostnames
+        self.hostnames = frozenset(absolute_name(h, name) for h in hostnames if h != "*")
+
+    def name_exists(self, qname):
+        """Whether ``qname`` (lower-case, absolute, inside the zone) exists."""
+        if self.wildcard or qname == self.name or qname in self.hostnames or qname in self.records:
+            return True
+        # an empty non-terminal exists if something lives below it
+        suffix = "." + qname
+        return any(o.endswith(suffix) for o in self.hostnames) or any(o.endswith(suffix) for o in self.records)
+
+
+class CompiledPolicyFile:
+    """A whole validated policy file."""
+
+    def __init__(self, doc):
+        check(doc)
+        self.doc = doc
+        self.digest = digest(doc)
+        self.pop_name = doc["pop"]["name"]
+        self.pop_index = doc["pop"].get("index")
+        p = _Problems()
+        pools = _validate_pools(p, doc["pools"])
+        self.pools = pools
+        self.policies = [CompiledPolicy(pol, pools, self.pop_name, self.pop_index)
+                         for pol in doc.get("policies", [])]
+        default = doc.get("default_policy")
+        self.default = None
+        if default is not None:
+            self.default = [c for c in self.policies if c.name == default][0]
+            self.policies = [c for c in self.policies if c.name != default]
+        self.zones = {}
+        for name, zone in (doc.get("zones") or {}).items():
+            key = normalise_name(name)
+            self.zones[key] = Zone(key, zone)
+
+    def find_zone(self, qname):
+        """The longest zone that contains ``qname`` (lower-case, absolute), or None."""
+        name = qname
+        while True:
+            zone = self.zones.get(name)
+            if zone is not None:
+                return zone
+            if name == ".":
+                return None
+            dot = name.find(".")
+            name = name[dot + 1:] if dot + 1 < len(name) else "."
+
+    def match(self, qtype, zone, client=None, local=None):
+        """The first matching policy, else the default policy, else None."""
+        account = zone.account_type
+        for pol in self.policies:
+            if pol.matches(qtype, zone.name, account, client, local):
+                return pol
+        if self.default is not None and self.default.matches(qtype, zone.name, account, client, local):
+            return self.default
+        return None
+
+
+def compile_policy(doc):
+    """Validate and compile; raises ``PolicyError`` listing every problem."""
+    return CompiledPolicyFile(doc)
+
+
+def load_file(path):
+    """Read, parse, validate and compile a policy file; ``PolicyError`` on any problem."""
+    try:
+        with open(path, "rb") as handle:
+            raw = handle.read()
+    except (IOError, OSError) as exc:
+        raise PolicyError([("(file)", "cannot read %s: %s" % (path, exc))])
+    try:
+        doc = json.loads(raw.decode("utf-8"))
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise PolicyError([("(file)", "%s is not valid JSON: %s" % (path, exc))])
+    return compile_policy(doc)
