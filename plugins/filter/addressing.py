@@ -1,0 +1,99 @@
+# -*- coding: utf-8 -*-
+# Copyright: (c) 2026, Agility Addressing Maintainers
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Filters of agility.addressing: thin wrappers over the policy model.
+
+The arithmetic lives in module_utils/policy.py (standard library, shared
+with the hosts).  netaddr is used here, on the controller only, to accept
+what users already pass around (netaddr objects, prefixes with host bits)
+and to say clearly when it is missing.  The documentation of each filter is
+the YAML file of the same name beside this one.
+"""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+from ansible.errors import AnsibleFilterError
+
+from ansible_collections.agility.addressing.plugins.module_utils.policy import (
+    PolicyError, partition_slices as _partition_slices, pop_address as _pop_address,
+    stage_prefix as _stage_prefix,
+)
+from ansible_collections.agility.addressing.plugins.module_utils.pop_policy import (
+    build_pop_policy, describe,
+)
+
+try:
+    import netaddr
+    HAS_NETADDR = True
+except ImportError:
+    HAS_NETADDR = False
+
+
+def _need_netaddr(name):
+    if not HAS_NETADDR:
+        raise AnsibleFilterError("%s requires the Python library netaddr on the controller "
+                                 "(pip install netaddr)" % name)
+
+
+def _prefix_text(name, value):
+    """A canonical strict prefix string from a string or a netaddr object."""
+    _need_netaddr(name)
+    try:
+        net = netaddr.IPNetwork(str(value))
+    except (netaddr.AddrFormatError, ValueError, TypeError) as exc:
+        raise AnsibleFilterError("%s: %r is not a prefix (%s)" % (name, value, exc))
+    if net.ip != net.network:
+        raise AnsibleFilterError("%s: %s has host bits set; did you mean %s?" % (name, value, net.cidr))
+    return str(net.cidr)
+
+
+def stage_prefix(announced, length, index=0):
+    """The prefix of ``length`` used at a stage inside ``announced``."""
+    text = _prefix_text("stage_prefix", announced)
+    if isinstance(length, str):
+        length = length.lstrip("/")
+    try:
+        return str(_stage_prefix(text, int(length), int(index)))
+    except (ValueError, TypeError) as exc:
+        raise AnsibleFilterError("stage_prefix: %s" % exc)
+
+
+def pop_address(prefix, pop_index, offset=0):
+    """The address PoP ``pop_index`` answers with under the per_pop strategy."""
+    text = _prefix_text("pop_address", prefix)
+    try:
+        return str(_pop_address(text, int(pop_index), int(offset)))
+    except (ValueError, TypeError) as exc:
+        raise AnsibleFilterError("pop_address: %s" % exc)
+
+
+def partition_slices(services, slices):
+    """Split services into ``slices`` disjoint slices covering them all."""
+    if isinstance(services, str) or not hasattr(services, "__iter__"):
+        raise AnsibleFilterError("partition_slices: expected a list of hostnames, got %r" % (services,))
+    try:
+        return _partition_slices(list(services), int(slices))
+    except (ValueError, TypeError) as exc:
+        raise AnsibleFilterError("partition_slices: %s" % exc)
+
+
+def pop_policy(pools, pop, index=None, policies=None, zones=None, default_policy=None,
+               stages=None, revision=None, host=None):
+    """The validated policy document of one PoP, from inventory variables."""
+    try:
+        return build_pop_policy(pools, pop, index=index, policies=policies, zones=zones,
+                                default_policy=default_policy, stages=stages, revision=revision)
+    except PolicyError as exc:
+        raise AnsibleFilterError(describe(host or pop, exc))
+
+
+class FilterModule(object):
+    def filters(self):
+        return {
+            "stage_prefix": stage_prefix,
+            "pop_address": pop_address,
+            "partition_slices": partition_slices,
+            "pop_policy": pop_policy,
+        }

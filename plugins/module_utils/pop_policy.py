@@ -1,0 +1,113 @@
+# -*- coding: utf-8 -*-
+# Copyright: (c) 2026, Agility Addressing Maintainers
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Build a PoP's policy document from inventory variables (pure function).
+
+Inventory describes pools by their *announced* prefixes and a *stage*; the
+policy file carries the resolved *used* prefixes, so the responder never does
+stage arithmetic.  Standard library only: the same code serves the
+``pop_policy`` filter and anything else that needs the document.
+"""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+import copy
+
+from ansible_collections.agility.addressing.plugins.module_utils.policy import (
+    FAMILIES, FORMAT, VERSION, PolicyError, format_problems, parse_prefix, stage_prefix, validate,
+)
+
+DEFAULT_STAGES = {
+    "wide": {},  # the announced prefixes themselves
+    "narrow": {"ipv4": 24, "ipv6": 64},
+    "single": {"ipv4": 32, "ipv6": 128},
+}
+POOL_KEYS = FAMILIES + ("stage", "stages", "stage_index")
+
+
+def resolve_pool(name, pool, stage=None):
+    """``{family: {announced, used}}`` for one inventory pool at ``stage``.
+
+    ``stage`` overrides the pool's own ``stage`` (default ``wide``); it is a
+    stage name from the pool's ``stages`` map (default: wide, narrow, single)
+    or a mapping ``{ipv4: 24, ipv6: 64}`` of prefix lengths.
+    """
+    field = "pools.%s" % name
+    if not isinstance(pool, dict):
+        raise PolicyError([(field, "must be a mapping")])
+    unknown = [k for k in pool if k not in POOL_KEYS]
+    if unknown:
+        raise PolicyError([("%s.%s" % (field, k), "unknown key (allowed: %s)" % ", ".join(POOL_KEYS))
+                           for k in unknown])
+    stages = dict(DEFAULT_STAGES)
+    stages.update(pool.get("stages") or {})
+    stage = stage if stage is not None else pool.get("stage", "wide")
+    if isinstance(stage, dict):
+        lengths = stage
+    elif stage in stages:
+        lengths = stages[stage]
+    else:
+        raise PolicyError([(field + ".stage", "unknown stage %r (stages: %s)" % (stage, ", ".join(sorted(stages))))])
+    index = pool.get("stage_index", 0)
+    out = {}
+    problems = []
+    for family in FAMILIES:
+        spec = pool.get(family)
+        if spec is None:
+            continue
+        announced = spec.get("announced") if isinstance(spec, dict) else spec
+        try:
+            net = parse_prefix(announced, 4 if family == "ipv4" else 6)
+            length = lengths.get(family, net.prefixlen)
+            used = stage_prefix(net, length, index)
+        except (ValueError, TypeError) as exc:
+            problems.append(("%s.%s" % (field, family), str(exc)))
+            continue
+        out[family] = {"announced": str(net), "used": str(used)}
+    if problems:
+        raise PolicyError(problems)
+    return out
+
+
+def build_pop_policy(pools, pop, index=None, policies=None, zones=None, default_policy=None,
+                     stages=None, revision=None):
+    """The validated policy document of one PoP; raises ``PolicyError``."""
+    problems = []
+    resolved = {}
+    stages = stages or {}
+    if not isinstance(pools, dict) or not pools:
+        raise PolicyError([("pools", "must be a non-empty mapping of pool name to pool")])
+    for unknown in sorted(set(stages) - set(pools)):
+        problems.append(("stages.%s" % unknown, "names no pool"))
+    for name, pool in pools.items():
+        try:
+            resolved[name] = resolve_pool(name, pool, stages.get(name))
+        except PolicyError as exc:
+            problems.extend(exc.problems)
+    if problems:
+        raise PolicyError(problems)
+    doc = {
+        "format": FORMAT,
+        "version": VERSION,
+        "pop": {"name": pop},
+        "pools": resolved,
+        "policies": copy.deepcopy(policies or []),
+        "zones": copy.deepcopy(zones or {}),
+    }
+    if index is not None:
+        doc["pop"]["index"] = index
+    if default_policy:
+        doc["default_policy"] = default_policy
+    if revision is not None:
+        doc["revision"] = revision
+    problems = validate(doc)
+    if problems:
+        raise PolicyError(problems)
+    return doc
+
+
+def describe(host, exc):
+    """The error text a user sees: names the host, then each field."""
+    return "host %s: invalid addressing policy: %s" % (host, format_problems(exc.problems))
