@@ -1,0 +1,175 @@
+"""Listening sockets for agility-edge: --listen specs and systemd socket activation."""
+
+import ipaddress
+import os
+import socket
+
+KINDS = ("tcp", "udp", "tls")
+
+# Linux socket option numbers that Python's socket module does not always export.
+IP_PKTINFO = getattr(socket, "IP_PKTINFO", 8)
+IP_RECVORIGDSTADDR = getattr(socket, "IP_RECVORIGDSTADDR", 20)
+IP_ORIGDSTADDR = IP_RECVORIGDSTADDR
+IP_FREEBIND = getattr(socket, "IP_FREEBIND", 15)
+IPV6_RECVPKTINFO = getattr(socket, "IPV6_RECVPKTINFO", 49)
+IPV6_PKTINFO = getattr(socket, "IPV6_PKTINFO", 50)
+IPV6_RECVORIGDSTADDR = getattr(socket, "IPV6_RECVORIGDSTADDR", 74)
+IPV6_ORIGDSTADDR = IPV6_RECVORIGDSTADDR
+IPV6_FREEBIND = getattr(socket, "IPV6_FREEBIND", 78)
+
+SD_LISTEN_FDS_START = 3
+
+# LISTEN_FDNAMES values that mean "this stream socket speaks TLS".
+TLS_NAMES = ("https", "tls")
+
+
+class Listener(object):
+    """One listening socket and what it speaks."""
+
+    def __init__(self, kind, sock, name=None, activated=False):
+        if kind not in KINDS + ("health",):
+            raise ValueError("unknown listener kind %r" % (kind,))
+        self.kind = kind
+        self.sock = sock
+        self.name = name or kind
+        self.activated = activated
+
+    def describe(self):
+        try:
+            return "%s:%s" % (self.kind, format_addr(self.sock.getsockname()))
+        except OSError:
+            return "%s:fd%d" % (self.kind, self.sock.fileno())
+
+    def __repr__(self):
+        return "Listener(%s)" % self.describe()
+
+
+def normalize_ip(host):
+    """IPv4-mapped IPv6 addresses shown as plain IPv4; scope ids dropped."""
+    host = host.split("%", 1)[0]
+    try:
+        ip = ipaddress.ip_address(host)
+    except ValueError:
+        return host
+    if ip.version == 6 and ip.ipv4_mapped is not None:
+        return str(ip.ipv4_mapped)
+    return str(ip)
+
+
+def format_addr(sockaddr):
+    host, port = sockaddr[0], sockaddr[1]
+    host = normalize_ip(host)
+    if ":" in host:
+        return "[%s]:%d" % (host, port)
+    return "%s:%d" % (host, port)
+
+
+def parse_listen(spec):
+    """'tcp:127.0.0.1:8080', 'udp:[::1]:8080', 'tls:0.0.0.0:443' -> (kind, host, port)."""
+    kind, sep, rest = spec.partition(":")
+    if not sep or kind not in KINDS:
+        raise ValueError("listen spec %r: expected KIND:ADDR:PORT with KIND one of %s"
+                         % (spec, ", ".join(KINDS)))
+    if rest.startswith("["):
+        host, sep, port = rest[1:].partition("]:")
+        if not sep:
+            raise ValueError("listen spec %r: IPv6 address must be [ADDR]:PORT" % (spec,))
+    else:
+        host, sep, port = rest.rpartition(":")
+        if not sep or ":" in host:
+            raise ValueError("listen spec %r: expected ADDR:PORT ([ADDR]:PORT for IPv6)" % (spec,))
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        raise ValueError("listen spec %r: %r is not an IP address" % (spec, host))
+    try:
+        port = int(port)
+    except ValueError:
+        port = -1
+    if not 0 <= port <= 65535:
+        raise ValueError("listen spec %r: bad port" % (spec,))
+    return kind, host, port
+
+
+def enable_udp_dstaddr(sock):
+    """Ask the kernel for the destination address of every datagram."""
+    family = sock.family
+    if family == socket.AF_INET:
+        sock.setsockopt(socket.IPPROTO_IP, IP_PKTINFO, 1)
+        sock.setsockopt(socket.IPPROTO_IP, IP_RECVORIGDSTADDR, 1)
+    elif family == socket.AF_INET6:
+        sock.setsockopt(socket.IPPROTO_IPV6, IPV6_RECVPKTINFO, 1)
+        sock.setsockopt(socket.IPPROTO_IPV6, IPV6_RECVORIGDSTADDR, 1)
+        # A dual-stack socket receives IPv4 too: ask for the IPv4 forms as well.
+        for opt in (IP_PKTINFO, IP_RECVORIGDSTADDR):
+            try:
+                sock.setsockopt(socket.IPPROTO_IP, opt, 1)
+            except OSError:
+                pass
+
+
+def make_listener(kind, host, port, backlog=1024):
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    stype = socket.SOCK_DGRAM if kind == "udp" else socket.SOCK_STREAM
+    sock = socket.socket(family, stype)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        if family == socket.AF_INET6 and host == "::":
+            # '::' serves IPv4 too (needed for sk_lookup IPv4 assignment).
+            sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0)
+        if kind == "udp":
+            enable_udp_dstaddr(sock)
+        sock.bind((host, port))
+        if stype == socket.SOCK_STREAM:
+            sock.listen(backlog)
+    except Exception:
+        sock.close()
+        raise
+    sock.setblocking(False)
+    return Listener(kind, sock)
+
+
+def classify_fd(fd, name):
+    """Wrap an inherited fd; kind from SO_TYPE/SO_DOMAIN and the fd name."""
+    probe = socket.socket(fileno=fd)
+    stype = probe.getsockopt(socket.SOL_SOCKET, socket.SO_TYPE)
+    family = probe.getsockopt(socket.SOL_SOCKET, socket.SO_DOMAIN)
+    probe.detach()
+    if family not in (socket.AF_INET, socket.AF_INET6):
+        raise ValueError("fd %d (%s): not an IP socket (family %d)" % (fd, name, family))
+    sock = socket.socket(family, stype, 0, fileno=fd)
+    sock.set_inheritable(False)
+    lname = (name or "").lower()
+    if stype == socket.SOCK_DGRAM:
+        kind = "udp"
+        enable_udp_dstaddr(sock)
+    elif stype == socket.SOCK_STREAM:
+        kind = "tls" if lname in TLS_NAMES or lname.startswith(TLS_NAMES) else "tcp"
+    else:
+        sock.detach()
+        raise ValueError("fd %d (%s): unsupported socket type %d" % (fd, name, stype))
+    sock.setblocking(False)
+    return Listener(kind, sock, name=name or kind, activated=True)
+
+
+def activated_listeners(environ=None, unset=True):
+    """Sockets passed by systemd (LISTEN_PID/LISTEN_FDS/LISTEN_FDNAMES), or []."""
+    env = os.environ if environ is None else environ
+    try:
+        pid = int(env.get("LISTEN_PID", ""))
+        nfds = int(env.get("LISTEN_FDS", ""))
+    except ValueError:
+        return []
+    if pid != os.getpid() or nfds <= 0:
+        return []
+    names = env.get("LISTEN_FDNAMES", "")
+    names = names.split(":") if names else []
+    if unset:
+        for key in ("LISTEN_PID", "LISTEN_FDS", "LISTEN_FDNAMES"):
+            env.pop(key, None)
+    out = []
+    for i in range(nfds):
+        fd = SD_LISTEN_FDS_START + i
+        name = names[i] if i < len(names) else ""
+        out.append(classify_fd(fd, name))
+    return out
