@@ -345,7 +345,7 @@ def _validate_policy(p, field, pol, pools, pop_index):
                       % (used, used.num_addresses, pol.get("name"), strategy, needed))
 
 
-def _validate_zone(p, field, zone):
+def _validate_zone(p, field, zone_name, zone):
     if not _check_keys(p, field, zone, ZONE_KEYS):
         return
     for key in ("account_type", "soa", "ns"):
@@ -387,7 +387,6 @@ def _validate_zone(p, field, zone):
         if rec.get("type") == "AAAA":
             _check_address(p, rfield + ".data", rec.get("data"), 6)
         if isinstance(rec.get("name"), str) and rec["name"] != "@" and rec["name"].endswith("."):
-            zone_name = field.split(".", 1)[1]
             if not normalise_name(rec["name"]).endswith("." + zone_name) and normalise_name(rec["name"]) != zone_name:
                 p.add(rfield + ".name", "%s lies outside the zone" % rec["name"])
     hostnames = zone.get("hostnames", ["*"])
@@ -449,9 +448,9 @@ def validate(doc):
             if not _valid_name(key):
                 raise ValueError("%r is not a valid zone name" % name)
         except ValueError as exc:
-            p.add("zones.%s" % name, str(exc))
+            p.add("zones[%s]" % name, str(exc))
             continue
-        _validate_zone(p, "zones.%s" % key, zone)
+        _validate_zone(p, "zones[%s]" % key, key, zone)
     return p.items
 
 
