@@ -1,0 +1,308 @@
+"""Operations on the pinned maps: bindings, destinations, sockets, counters."""
+import errno
+import os
+import socket
+
+from . import libbpf, maps
+from .errors import Error
+from .model import Binding, check_label, plan, sort_key
+from .state import Paths, Pinned, flocked
+
+
+class Dispatcher(object):
+    """Read and change the state of one namespace's dispatcher.
+
+    Use as a context manager; with ``write=True`` it holds the writer lock.
+    """
+
+    def __init__(self, root=None, write=False, readonly=False):
+        self.paths = Paths(root)
+        self.pinned = Pinned(self.paths, readonly=readonly and not write)
+        self._lock = None
+        if write:
+            self._lock = flocked(self.paths.dir)
+            self._lock.__enter__()
+        self.ncpus = libbpf.num_cpus()
+
+    def close(self):
+        if self._lock is not None:
+            self._lock.__exit__(None, None, None)
+            self._lock = None
+        self.pinned.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+    # ---- raw map access -------------------------------------------------
+    def _fd(self, name):
+        return self.pinned[name]
+
+    def _raw_bindings(self):
+        fd = self._fd("ag_bindings")
+        out = []
+        for k in libbpf.map_keys(fd, maps.BIND_KEY_SIZE):
+            v = libbpf.map_lookup(fd, k, maps.BIND_VAL_SIZE)
+            if v is not None:
+                out.append((k, maps.unpack_bind_val(v)))
+        return out
+
+    def _raw_dests(self):
+        fd = self._fd("ag_dests")
+        out = {}
+        for k in libbpf.map_keys(fd, maps.DEST_KEY_SIZE):
+            v = libbpf.map_lookup(fd, k, maps.DEST_VAL_SIZE)
+            if v is not None:
+                out[maps.unpack_dest_key(k)] = maps.unpack_dest_val(v)
+        return out
+
+    def _counters(self, mapname, idx):
+        raw = libbpf.map_lookup(self._fd(mapname), maps.U32.pack(idx),
+                                maps.percpu_size(maps.COUNTERS, self.ncpus))
+        if raw is None:
+            return [0, 0, 0]
+        return maps.sum_percpu(raw, maps.COUNTERS, self.ncpus)
+
+    def _zero_counters(self, mapname, idx):
+        libbpf.map_update(self._fd(mapname), maps.U32.pack(idx),
+                          b"\0" * maps.percpu_size(maps.COUNTERS, self.ncpus))
+
+    def _drop_socket(self, dest_id):
+        """Empty a sockmap slot (the kernel says EINVAL for an empty one)."""
+        if self._socket_cookie(dest_id) is None:
+            return False
+        try:
+            return libbpf.map_delete(self._fd("ag_sockets"), maps.U32.pack(dest_id))
+        except OSError as e:
+            if e.errno == errno.EINVAL:
+                return False
+            raise
+
+    def _socket_cookie(self, dest_id):
+        raw = libbpf.map_lookup(self._fd("ag_sockets"), maps.U32.pack(dest_id), 8)
+        return None if raw is None else maps.U64.unpack(raw)[0]
+
+    # ---- reading ----------------------------------------------------------
+    def dest_names(self):
+        return {v[0]: k for k, v in self._raw_dests().items()}
+
+    def bindings(self, counters=False):
+        names = self.dest_names()
+        out = []
+        for k, (dest_id, binding_id, _bits) in self._raw_bindings():
+            proto, port, prefix = maps.unpack_bind_key(k)
+            label = names.get(dest_id, ("?",))[0]
+            b = Binding(maps.PROTOCOL_NAMES.get(proto, str(proto)), prefix, port, label)
+            if counters:
+                c = self._counters("ag_bind_metrics", binding_id)
+                out.append((b, {"id": binding_id, "lookups": c[0], "missing_socket": c[1],
+                                "incompatible_socket": c[2]}))
+            else:
+                out.append(b)
+        key = (lambda t: sort_key(t[0])) if counters else sort_key
+        return sorted(out, key=key)
+
+    def destinations(self):
+        out = []
+        for (label, domain, proto), (dest_id, refs) in sorted(self._raw_dests().items()):
+            c = self._counters("ag_dest_metrics", dest_id)
+            cookie = self._socket_cookie(dest_id)
+            out.append({"label": label, "domain": maps.DOMAINS.get(domain, str(domain)),
+                        "protocol": maps.PROTOCOL_NAMES.get(proto, str(proto)), "id": dest_id,
+                        "bindings": refs, "socket": cookie is not None, "socket_cookie": cookie,
+                        "lookups": c[0], "missing_socket": c[1], "incompatible_socket": c[2]})
+        return out
+
+    def addresses(self):
+        fd = self._fd("ag_addr_hits")
+        size = maps.percpu_size(maps.ADDR_VAL, self.ncpus)
+        out = []
+        for k in libbpf.map_keys(fd, maps.ADDR_KEY_SIZE):
+            raw = libbpf.map_lookup(fd, k, size)
+            if raw is None:
+                continue
+            hits, drops = maps.sum_percpu(raw, maps.ADDR_VAL, self.ncpus)
+            out.append({"address": str(maps.address_from_key(k)), "hits": hits, "drops": drops})
+        out.sort(key=lambda d: (-d["hits"], d["address"]))
+        return out
+
+    def program(self):
+        info = libbpf.prog_info(self._fd("prog"))
+        link = libbpf.link_info(self._fd("link"))
+        return {"prog_id": info.id, "tag": bytes(info.tag).hex(), "name": info.name.decode(),
+                "link_id": link.id, "link_prog_id": link.prog_id, "netns_ino": link.netns_ino}
+
+    # ---- destinations -----------------------------------------------------
+    def _alloc_id(self, used, limit, mapname):
+        for i in range(limit):
+            if i not in used:
+                self._zero_counters(mapname, i)
+                return i
+        raise Error("no free slot in %s (limit %d)" % (mapname, limit))
+
+    def _dest_get(self, label, domain, proto, create):
+        fd = self._fd("ag_dests")
+        k = maps.pack_dest_key(label, domain, proto)
+        raw = libbpf.map_lookup(fd, k, maps.DEST_VAL_SIZE)
+        if raw is not None:
+            return maps.unpack_dest_val(raw)
+        if not create:
+            return None
+        used = {v[0] for v in self._raw_dests().values()}
+        dest_id = self._alloc_id(used, maps.MAX_DESTINATIONS, "ag_dest_metrics")
+        self._drop_socket(dest_id)
+        libbpf.map_update(fd, k, maps.pack_dest_val(dest_id, 0), libbpf.BPF_NOEXIST)
+        return dest_id, 0
+
+    def _dest_adjust(self, label, domain, proto, delta):
+        fd = self._fd("ag_dests")
+        got = self._dest_get(label, domain, proto, create=delta > 0)
+        if got is None:
+            return None
+        dest_id, refs = got
+        refs = max(0, refs + delta)
+        k = maps.pack_dest_key(label, domain, proto)
+        if refs == 0 and self._socket_cookie(dest_id) is None:
+            libbpf.map_delete(fd, k)
+        else:
+            libbpf.map_update(fd, k, maps.pack_dest_val(dest_id, refs))
+        return dest_id
+
+    @staticmethod
+    def _domain_of(b):
+        return socket.AF_INET if b.prefix.version == 4 else socket.AF_INET6
+
+    # ---- bindings -----------------------------------------------------------
+    def _lookup_binding(self, b):
+        raw = libbpf.map_lookup(self._fd("ag_bindings"),
+                                maps.pack_bind_key(maps.PROTOCOLS[b.protocol], b.port, b.prefix),
+                                maps.BIND_VAL_SIZE)
+        return None if raw is None else maps.unpack_bind_val(raw)
+
+    def _put(self, b, used_binding_ids):
+        """Insert or relabel one binding (one atomic map update)."""
+        proto = maps.PROTOCOLS[b.protocol]
+        domain = self._domain_of(b)
+        old = self._lookup_binding(b)
+        dest_id = self._dest_adjust(b.label, domain, proto, +1)
+        if old is not None:
+            binding_id = old[1]
+        else:
+            binding_id = self._alloc_id(used_binding_ids, maps.MAX_BINDINGS, "ag_bind_metrics")
+            used_binding_ids.add(binding_id)
+        libbpf.map_update(self._fd("ag_bindings"), maps.pack_bind_key(proto, b.port, b.prefix),
+                          maps.pack_bind_val(dest_id, binding_id, b.bits))
+        if old is not None:
+            old_label = self.dest_names_by_id(old[0])
+            if old_label is not None:
+                self._dest_adjust(old_label, domain, proto, -1)
+
+    def dest_names_by_id(self, dest_id):
+        for (label, _d, _p), (i, _r) in self._raw_dests().items():
+            if i == dest_id:
+                return label
+        return None
+
+    def _delete(self, b):
+        proto = maps.PROTOCOLS[b.protocol]
+        old = self._lookup_binding(b)
+        if old is None:
+            return False
+        libbpf.map_delete(self._fd("ag_bindings"), maps.pack_bind_key(proto, b.port, b.prefix))
+        label = self.dest_names_by_id(old[0])
+        if label is not None:
+            self._dest_adjust(label, self._domain_of(b), proto, -1)
+        return True
+
+    def _used_binding_ids(self):
+        return {v[1] for _k, v in self._raw_bindings()}
+
+    def _check_capacity(self, desired):
+        if len(desired) > maps.MAX_BINDINGS:
+            raise Error("too many bindings: %d > %d" % (len(desired), maps.MAX_BINDINGS))
+        dests = {(b.label, self._domain_of(b), b.protocol) for b in desired}
+        dests |= {(l, d, maps.PROTOCOL_NAMES.get(p)) for (l, d, p) in self._raw_dests()}
+        if len(dests) > maps.MAX_DESTINATIONS:
+            raise Error("too many destinations: %d > %d" % (len(dests), maps.MAX_DESTINATIONS))
+
+    def replace(self, desired):
+        """Make the binding set equal ``desired``; return the applied steps.
+
+        Steps are ordered by model.plan. If the kernel refuses a step, the
+        steps done so far are undone, so the set is either old or new.
+        """
+        current = self.bindings()
+        steps = plan(current, desired)
+        if not steps:
+            return []
+        self._check_capacity(desired)
+        used = self._used_binding_ids()
+        done = []
+        try:
+            for op, b in steps:
+                if op == "put":
+                    prev = next((c for c in current if c.key == b.key), None)
+                    self._put(b, used)
+                    done.append(("put", b, prev))
+                else:
+                    self._delete(b)
+                    done.append(("delete", b, b))
+        except OSError as e:
+            self._rollback(done)
+            raise Error("binding change failed and was rolled back: %s" % e)
+        return steps
+
+    def _rollback(self, done):
+        used = self._used_binding_ids()
+        for op, b, prev in reversed(done):
+            try:
+                if prev is None:
+                    self._delete(b)
+                else:
+                    self._put(prev, used)
+            except OSError:
+                pass
+
+    def bind(self, b):
+        current = {c.key: c for c in self.bindings()}
+        desired = dict(current)
+        desired[b.key] = b
+        return self.replace(list(desired.values()))
+
+    def unbind(self, protocol, prefix, port):
+        current = self.bindings()
+        probe = Binding(protocol, prefix, port, "x")
+        desired = [c for c in current if c.key != probe.key]
+        if len(desired) == len(current):
+            return []
+        return self.replace(desired)
+
+    # ---- sockets ------------------------------------------------------------
+    def register(self, label, fd, domain, proto):
+        check_label(label)
+        dest_id, refs = self._dest_get(label, domain, proto, create=True)
+        try:
+            libbpf.map_update(self._fd("ag_sockets"), maps.U32.pack(dest_id), maps.U64.pack(fd))
+        except OSError as e:
+            if refs == 0 and self._socket_cookie(dest_id) is None:
+                libbpf.map_delete(self._fd("ag_dests"), maps.pack_dest_key(label, domain, proto))
+            raise Error("kernel refused the socket for %s: %s" % (label, os.strerror(e.errno)))
+        return dest_id
+
+    def unregister(self, label, domain=None, proto=None):
+        removed = []
+        for (l, d, p), (dest_id, refs) in self._raw_dests().items():
+            if l != label or (domain is not None and d != domain) or (proto is not None and p != proto):
+                continue
+            had = self._drop_socket(dest_id)
+            if refs == 0:
+                libbpf.map_delete(self._fd("ag_dests"), maps.pack_dest_key(l, d, p))
+            if had:
+                removed.append({"label": l, "domain": maps.DOMAINS.get(d), "protocol": maps.PROTOCOL_NAMES.get(p)})
+        return removed
+
+
+def errno_name(e):
+    return errno.errorcode.get(e, str(e))

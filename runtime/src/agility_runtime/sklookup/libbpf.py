@@ -1,0 +1,251 @@
+"""Minimal ctypes binding to libbpf.so.1 (the fd-level API plus object loading).
+
+Only what the loader needs. Every wrapper raises ``BPFError`` (an OSError)
+with the errno libbpf reports, so callers never see a bare negative int.
+"""
+import ctypes
+import ctypes.util
+import errno
+import os
+
+BPF_ANY = 0
+BPF_NOEXIST = 1
+BPF_EXIST = 2
+BPF_F_RDONLY = 1 << 3
+BPF_SK_LOOKUP = 36          # enum bpf_attach_type
+BPF_LINK_TYPE_NETNS = 5     # enum bpf_link_type
+
+
+class BPFError(OSError):
+    """A libbpf / bpf(2) failure, with errno."""
+
+
+class _ObjGetOpts(ctypes.Structure):
+    _fields_ = [("sz", ctypes.c_size_t), ("file_flags", ctypes.c_uint32),
+                ("_pad", ctypes.c_uint32)]
+
+
+class TestRunOpts(ctypes.Structure):
+    _fields_ = [
+        ("sz", ctypes.c_size_t),
+        ("data_in", ctypes.c_void_p), ("data_out", ctypes.c_void_p),
+        ("data_size_in", ctypes.c_uint32), ("data_size_out", ctypes.c_uint32),
+        ("ctx_in", ctypes.c_void_p), ("ctx_out", ctypes.c_void_p),
+        ("ctx_size_in", ctypes.c_uint32), ("ctx_size_out", ctypes.c_uint32),
+        ("retval", ctypes.c_uint32), ("repeat", ctypes.c_int),
+        ("duration", ctypes.c_uint32), ("flags", ctypes.c_uint32),
+        ("cpu", ctypes.c_uint32), ("batch_size", ctypes.c_uint32),
+    ]
+
+
+class LinkInfo(ctypes.Structure):
+    """struct bpf_link_info, netns variant (48 bytes)."""
+    _fields_ = [("type", ctypes.c_uint32), ("id", ctypes.c_uint32),
+                ("prog_id", ctypes.c_uint32), ("_pad", ctypes.c_uint32),
+                ("netns_ino", ctypes.c_uint32), ("attach_type", ctypes.c_uint32),
+                ("_rest", ctypes.c_uint8 * 24)]
+
+
+class ProgInfo(ctypes.Structure):
+    """The leading part of struct bpf_prog_info we read (232 bytes total)."""
+    _fields_ = [("type", ctypes.c_uint32), ("id", ctypes.c_uint32),
+                ("tag", ctypes.c_uint8 * 8), ("_a", ctypes.c_uint8 * 48),
+                ("name", ctypes.c_char * 16), ("_rest", ctypes.c_uint8 * 152)]
+
+
+_lib = None
+
+
+def lib():
+    """Load libbpf.so.1 once; raise BPFError with a clear message if absent."""
+    global _lib
+    if _lib is not None:
+        return _lib
+    name = os.environ.get("AGILITY_LIBBPF") or "libbpf.so.1"
+    try:
+        handle = ctypes.CDLL(name, use_errno=True)
+    except OSError:
+        found = ctypes.util.find_library("bpf")
+        if not found:
+            raise BPFError(errno.ENOENT, "libbpf.so.1 not found (install libbpf1)")
+        handle = ctypes.CDLL(found, use_errno=True)
+    vp, ci, cu, cs = ctypes.c_void_p, ctypes.c_int, ctypes.c_uint32, ctypes.c_char_p
+    sigs = {
+        "bpf_object__open_file": (vp, [cs, vp]),
+        "bpf_object__load": (ci, [vp]),
+        "bpf_object__close": (None, [vp]),
+        "bpf_object__find_map_by_name": (vp, [vp, cs]),
+        "bpf_object__find_program_by_name": (vp, [vp, cs]),
+        "bpf_map__reuse_fd": (ci, [vp, ci]),
+        "bpf_map__fd": (ci, [vp]),
+        "bpf_program__fd": (ci, [vp]),
+        "bpf_link_create": (ci, [ci, ci, cu, vp]),
+        "bpf_link_update": (ci, [ci, ci, vp]),
+        "bpf_obj_pin": (ci, [ci, cs]),
+        "bpf_obj_get": (ci, [cs]),
+        "bpf_obj_get_opts": (ci, [cs, vp]),
+        "bpf_obj_get_info_by_fd": (ci, [ci, vp, ctypes.POINTER(cu)]),
+        "bpf_map_update_elem": (ci, [ci, vp, vp, ctypes.c_uint64]),
+        "bpf_map_lookup_elem": (ci, [ci, vp, vp]),
+        "bpf_map_delete_elem": (ci, [ci, vp]),
+        "bpf_map_get_next_key": (ci, [ci, vp, vp]),
+        "bpf_prog_test_run_opts": (ci, [ci, vp]),
+        "libbpf_num_possible_cpus": (ci, []),
+        "libbpf_set_print": (vp, [vp]),
+    }
+    for fname, (res, args) in sigs.items():
+        fn = getattr(handle, fname)
+        fn.restype = res
+        fn.argtypes = args
+    if not os.environ.get("AGILITY_LOOKUP_DEBUG"):
+        handle.libbpf_set_print(None)  # keep libbpf's chatter off our one-line errors
+    _lib = handle
+    return handle
+
+
+def _check(ret, what):
+    if ret is None:
+        err = ctypes.get_errno() or errno.EINVAL
+        raise BPFError(err, "%s: %s" % (what, os.strerror(err)))
+    if isinstance(ret, int) and ret < 0:
+        err = -ret if ret != -1 else (ctypes.get_errno() or errno.EINVAL)
+        raise BPFError(err, "%s: %s" % (what, os.strerror(err)))
+    return ret
+
+
+def num_cpus():
+    return _check(lib().libbpf_num_possible_cpus(), "libbpf_num_possible_cpus")
+
+
+class BPFObject:
+    """An ELF object opened (and later loaded) by libbpf."""
+
+    def __init__(self, path):
+        ctypes.set_errno(0)
+        self.ptr = lib().bpf_object__open_file(os.fsencode(path), None)
+        if not self.ptr:
+            err = ctypes.get_errno() or errno.EINVAL
+            raise BPFError(err, "open BPF object %s: %s" % (path, os.strerror(err)))
+
+    def _map(self, name):
+        m = lib().bpf_object__find_map_by_name(self.ptr, name.encode())
+        if not m:
+            raise BPFError(errno.ENOENT, "map %s not in BPF object" % name)
+        return m
+
+    def reuse_map(self, name, fd):
+        _check(lib().bpf_map__reuse_fd(self._map(name), fd), "reuse map %s" % name)
+
+    def load(self):
+        _check(lib().bpf_object__load(self.ptr), "load BPF object (verifier)")
+
+    def map_fd(self, name):
+        return _check(lib().bpf_map__fd(self._map(name)), "map fd %s" % name)
+
+    def prog_fd(self, name):
+        p = lib().bpf_object__find_program_by_name(self.ptr, name.encode())
+        if not p:
+            raise BPFError(errno.ENOENT, "program %s not in BPF object" % name)
+        return _check(lib().bpf_program__fd(p), "program fd %s" % name)
+
+    def close(self):
+        if self.ptr:
+            lib().bpf_object__close(self.ptr)
+            self.ptr = None
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+
+def link_create(prog_fd, target_fd, attach_type=BPF_SK_LOOKUP):
+    return _check(lib().bpf_link_create(prog_fd, target_fd, attach_type, None), "attach (bpf_link_create)")
+
+
+def link_update(link_fd, prog_fd):
+    _check(lib().bpf_link_update(link_fd, prog_fd, None), "bpf_link_update")
+
+
+def obj_pin(fd, path):
+    _check(lib().bpf_obj_pin(fd, os.fsencode(path)), "pin %s" % path)
+
+
+def obj_get(path, readonly=False):
+    if readonly:
+        opts = _ObjGetOpts(ctypes.sizeof(_ObjGetOpts), BPF_F_RDONLY, 0)
+        return _check(lib().bpf_obj_get_opts(os.fsencode(path), ctypes.byref(opts)), "open %s" % path)
+    return _check(lib().bpf_obj_get(os.fsencode(path)), "open %s" % path)
+
+
+def link_info(fd):
+    info = LinkInfo()
+    n = ctypes.c_uint32(ctypes.sizeof(info))
+    _check(lib().bpf_obj_get_info_by_fd(fd, ctypes.byref(info), ctypes.byref(n)), "link info")
+    return info
+
+
+def prog_info(fd):
+    info = ProgInfo()
+    n = ctypes.c_uint32(ctypes.sizeof(info))
+    _check(lib().bpf_obj_get_info_by_fd(fd, ctypes.byref(info), ctypes.byref(n)), "program info")
+    return info
+
+
+def map_update(fd, key, value, flags=BPF_ANY):
+    k = ctypes.create_string_buffer(bytes(key), len(key))
+    v = ctypes.create_string_buffer(bytes(value), len(value))
+    _check(lib().bpf_map_update_elem(fd, k, v, flags), "map update")
+
+
+def map_lookup(fd, key, value_size):
+    """Return the value bytes, or None if the key is absent."""
+    k = ctypes.create_string_buffer(bytes(key), len(key))
+    v = ctypes.create_string_buffer(value_size)
+    ret = lib().bpf_map_lookup_elem(fd, k, v)
+    if ret < 0:
+        err = -ret if ret != -1 else ctypes.get_errno()
+        if err == errno.ENOENT:
+            return None
+        raise BPFError(err, "map lookup: %s" % os.strerror(err))
+    return v.raw
+
+
+def map_delete(fd, key, missing_ok=True):
+    k = ctypes.create_string_buffer(bytes(key), len(key))
+    ret = lib().bpf_map_delete_elem(fd, k)
+    if ret < 0:
+        err = -ret if ret != -1 else ctypes.get_errno()
+        if err == errno.ENOENT and missing_ok:
+            return False
+        raise BPFError(err, "map delete: %s" % os.strerror(err))
+    return True
+
+
+def map_keys(fd, key_size):
+    """All keys of a map (snapshot by get_next_key)."""
+    keys = []
+    cur = None
+    nxt = ctypes.create_string_buffer(key_size)
+    while True:
+        ret = lib().bpf_map_get_next_key(fd, cur, nxt)
+        if ret < 0:
+            err = -ret if ret != -1 else ctypes.get_errno()
+            if err == errno.ENOENT:
+                return keys
+            raise BPFError(err, "map iterate: %s" % os.strerror(err))
+        keys.append(nxt.raw)
+        cur = ctypes.create_string_buffer(nxt.raw, key_size)
+
+
+def prog_test_run(prog_fd, ctx_bytes, repeat):
+    """BPF_PROG_TEST_RUN: return (retval, average ns per run)."""
+    ctx = ctypes.create_string_buffer(bytes(ctx_bytes), len(ctx_bytes))
+    opts = TestRunOpts()
+    opts.sz = ctypes.sizeof(opts)
+    opts.ctx_in = ctypes.cast(ctx, ctypes.c_void_p)
+    opts.ctx_size_in = len(ctx_bytes)
+    opts.repeat = repeat
+    _check(lib().bpf_prog_test_run_opts(prog_fd, ctypes.byref(opts)), "prog test run")
+    return opts.retval, opts.duration

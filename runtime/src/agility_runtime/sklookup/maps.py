@@ -1,0 +1,110 @@
+"""Byte layouts of the BPF maps (mirror of the structs in bpf/dispatcher.bpf.c)."""
+import ipaddress
+import socket
+import struct
+
+KEY_HEAD_BITS = 24
+LABEL_LEN = 64
+MAX_DESTINATIONS = 1024
+MAX_BINDINGS = 131072
+MAX_ADDRESSES = 65536
+
+# map name in the object -> pin file name
+MAP_NAMES = ("ag_bindings", "ag_sockets", "ag_dests", "ag_dest_metrics",
+             "ag_bind_metrics", "ag_addr_hits")
+PROG_NAME = "agility_dispatch"
+
+PROTOCOLS = {"tcp": socket.IPPROTO_TCP, "udp": socket.IPPROTO_UDP}
+PROTOCOL_NAMES = {v: k for k, v in PROTOCOLS.items()}
+DOMAINS = {socket.AF_INET: "ipv4", socket.AF_INET6: "ipv6"}
+
+_BIND_KEY = struct.Struct("=IBH16s")      # packed: 23 bytes
+_BIND_VAL = struct.Struct("=III")
+_COUNTERS = struct.Struct("=QQQ")
+_ADDR_VAL = struct.Struct("=QQ")
+_DEST_KEY = struct.Struct("=64sBB2x")
+_DEST_VAL = struct.Struct("=II")
+U32 = struct.Struct("=I")
+U64 = struct.Struct("=Q")
+
+BIND_KEY_SIZE = _BIND_KEY.size
+BIND_VAL_SIZE = _BIND_VAL.size
+COUNTERS_SIZE = _COUNTERS.size
+ADDR_KEY_SIZE = 16
+ADDR_VAL_SIZE = _ADDR_VAL.size
+DEST_KEY_SIZE = _DEST_KEY.size
+DEST_VAL_SIZE = _DEST_VAL.size
+
+V4_MAPPED = ipaddress.IPv6Network("::ffff:0:0/96")
+
+
+def to_v6_space(network):
+    """(16 address bytes, prefix length in the 128-bit space) of a network."""
+    if network.version == 4:
+        return b"\0" * 10 + b"\xff\xff" + network.network_address.packed, 96 + network.prefixlen
+    return network.network_address.packed, network.prefixlen
+
+
+def from_v6_space(addr16, bits):
+    a = ipaddress.IPv6Address(addr16)
+    if a.ipv4_mapped is not None and bits >= 96:
+        return ipaddress.IPv4Network("%s/%d" % (a.ipv4_mapped, bits - 96))
+    return ipaddress.IPv6Network("%s/%d" % (a, bits))
+
+
+def address_from_key(addr16):
+    a = ipaddress.IPv6Address(addr16)
+    return a.ipv4_mapped or a
+
+
+def pack_bind_key(protocol, port, network):
+    addr, bits = to_v6_space(network)
+    return _BIND_KEY.pack(KEY_HEAD_BITS + bits, protocol, socket.htons(port), addr)
+
+
+def unpack_bind_key(raw):
+    plen, proto, port_be, addr = _BIND_KEY.unpack(raw)
+    return proto, socket.ntohs(port_be), from_v6_space(addr, plen - KEY_HEAD_BITS)
+
+
+def pack_bind_val(dest_id, binding_id, addr_bits):
+    return _BIND_VAL.pack(dest_id, binding_id, addr_bits)
+
+
+def unpack_bind_val(raw):
+    return _BIND_VAL.unpack(raw)
+
+
+def pack_dest_key(label, domain, protocol):
+    return _DEST_KEY.pack(label.encode(), domain, protocol)
+
+
+def unpack_dest_key(raw):
+    label, domain, proto = _DEST_KEY.unpack(raw)
+    return label.rstrip(b"\0").decode(), domain, proto
+
+
+def pack_dest_val(dest_id, refs):
+    return _DEST_VAL.pack(dest_id, refs)
+
+
+def unpack_dest_val(raw):
+    return _DEST_VAL.unpack(raw)
+
+
+def sum_percpu(raw, st, ncpus):
+    """Sum a per-CPU value (each CPU's slot is rounded up to 8 bytes)."""
+    slot = (st.size + 7) // 8 * 8
+    totals = [0] * len(st.unpack(raw[:st.size]))
+    for cpu in range(ncpus):
+        vals = st.unpack_from(raw, cpu * slot)
+        totals = [a + b for a, b in zip(totals, vals)]
+    return totals
+
+
+COUNTERS = _COUNTERS
+ADDR_VAL = _ADDR_VAL
+
+
+def percpu_size(st, ncpus):
+    return (st.size + 7) // 8 * 8 * ncpus

@@ -1,0 +1,260 @@
+"""Pinned state in bpffs, one directory per network namespace.
+
+    <bpffs>/agility/<netns inode>/
+        link              bpf_link attaching the program to the netns
+        prog              the program currently behind the link
+        ag_bindings ...   the maps (see maps.MAP_NAMES)
+
+A new directory is filled under a temporary name and renamed into place, so
+other processes see either no state or a complete one. Writers hold an
+exclusive flock on the state directory (creation: on the parent directory).
+"""
+import contextlib
+import errno
+import fcntl
+import grp
+import os
+import shutil
+import stat
+
+from . import libbpf, netns
+from .errors import Error
+from .maps import MAP_NAMES, PROG_NAME
+
+DEFAULT_BPFFS = "/sys/fs/bpf"
+BPF_FS_MAGIC = 0xCAFE4A11
+SUBDIR = "agility"
+
+
+def bpffs_root(root=None):
+    return root or os.environ.get("AGILITY_BPFFS") or DEFAULT_BPFFS
+
+
+def _is_bpffs(path):
+    try:
+        import ctypes
+
+        class StatFS(ctypes.Structure):
+            _fields_ = [("f_type", ctypes.c_long), ("rest", ctypes.c_long * 15)]
+        buf = StatFS()
+        libc = ctypes.CDLL(None, use_errno=True)
+        if libc.statfs(os.fsencode(path), ctypes.byref(buf)) != 0:
+            return False
+        return (buf.f_type & 0xFFFFFFFF) == BPF_FS_MAGIC
+    except Exception:  # pragma: no cover - statfs unavailable
+        return True
+
+
+def resolve_group(group):
+    if group is None or group == "":
+        return None
+    if isinstance(group, int) or str(group).isdigit():
+        return int(group)
+    try:
+        return grp.getgrnam(group).gr_gid
+    except KeyError:
+        raise Error("unknown group %r" % group)
+
+
+class Paths(object):
+    def __init__(self, root=None, ino=None):
+        self.root = bpffs_root(root)
+        self.base = os.path.join(self.root, SUBDIR)
+        self.ino = ino if ino is not None else netns.current_ino()
+        self.dir = os.path.join(self.base, str(self.ino))
+
+    def pin(self, name):
+        return os.path.join(self.dir, name)
+
+
+@contextlib.contextmanager
+def flocked(path, exclusive=True):
+    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX if exclusive else fcntl.LOCK_SH)
+        yield fd
+    finally:
+        os.close(fd)
+
+
+def _remove_tree(path):
+    # bpffs: unlink pins one by one, then the directory.
+    for name in os.listdir(path):
+        p = os.path.join(path, name)
+        if os.path.isdir(p) and not os.path.islink(p):
+            _remove_tree(p)
+        else:
+            os.unlink(p)
+    os.rmdir(path)
+
+
+def _apply_modes(path, gid, is_dir=False, group_read=True):
+    if gid is not None:
+        os.chown(path, -1, gid)
+    if is_dir:
+        os.chmod(path, 0o750 if gid is not None else 0o700)
+    else:
+        os.chmod(path, 0o640 if (gid is not None and group_read) else 0o600)
+
+
+class Pinned(object):
+    """Open fds to the pinned objects of one namespace."""
+
+    def __init__(self, paths, readonly=False):
+        self.paths = paths
+        self.readonly = readonly
+        self.fds = {}
+        if not os.path.isdir(paths.dir):
+            raise Error("sk_lookup dispatcher not loaded in this network namespace (netns %d); run 'agility-lookup load'"
+                        % paths.ino)
+        try:
+            for name in MAP_NAMES:
+                self.fds[name] = libbpf.obj_get(paths.pin(name), readonly=readonly)
+            if not readonly:
+                self.fds["link"] = libbpf.obj_get(paths.pin("link"))
+                self.fds["prog"] = libbpf.obj_get(paths.pin("prog"))
+        except OSError as e:
+            self.close()
+            if e.errno == errno.EACCES or e.errno == errno.EPERM:
+                raise Error("permission denied reading %s (need the state group and CAP_BPF)" % paths.dir)
+            raise Error("broken state in %s: %s" % (paths.dir, e))
+        if not readonly and not link_alive(self.fds["link"], paths.ino):
+            self.close()
+            raise Error("stale state in %s (namespace gone); run 'agility-lookup load' to replace it" % paths.dir)
+
+    def __getitem__(self, name):
+        return self.fds[name]
+
+    def close(self):
+        for fd in self.fds.values():
+            os.close(fd)
+        self.fds = {}
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+
+def link_alive(link_fd, ino):
+    info = libbpf.link_info(link_fd)
+    return info.type == libbpf.BPF_LINK_TYPE_NETNS and info.netns_ino == ino
+
+
+def _state_is_live(paths):
+    try:
+        fd = libbpf.obj_get(paths.pin("link"))
+    except OSError:
+        return False
+    try:
+        return link_alive(fd, paths.ino)
+    finally:
+        os.close(fd)
+
+
+def load(object_path, root=None, group=None):
+    """Load and attach the dispatcher in the current netns. Returns (paths, created)."""
+    paths = Paths(root)
+    if not os.path.isdir(paths.root) or not _is_bpffs(paths.root):
+        raise Error("%s is not a bpffs mount (mount -t bpf bpf %s)" % (paths.root, paths.root))
+    gid = resolve_group(group)
+    if not os.path.isdir(paths.base):
+        try:
+            os.mkdir(paths.base, 0o755)
+        except FileExistsError:
+            pass
+    with flocked(paths.base):
+        if os.path.isdir(paths.dir):
+            if _state_is_live(paths):
+                if gid is not None:
+                    set_group(paths, gid)
+                return paths, False
+            _remove_tree(paths.dir)  # left over by a namespace that no longer exists
+        tmp = os.path.join(paths.base, "tmp-%d-%d" % (paths.ino, os.getpid()))
+        if os.path.exists(tmp):
+            _remove_tree(tmp)
+        os.mkdir(tmp, 0o700)
+        ns_fd = netns.open_current()
+        link_fd = -1
+        try:
+            with libbpf.BPFObject(object_path) as obj:
+                obj.load()
+                for name in MAP_NAMES:
+                    p = os.path.join(tmp, name)
+                    libbpf.obj_pin(obj.map_fd(name), p)
+                    _apply_modes(p, gid)
+                prog_fd = obj.prog_fd(PROG_NAME)
+                libbpf.obj_pin(prog_fd, os.path.join(tmp, "prog"))
+                _apply_modes(os.path.join(tmp, "prog"), gid, group_read=False)
+                link_fd = libbpf.link_create(prog_fd, ns_fd)
+                libbpf.obj_pin(link_fd, os.path.join(tmp, "link"))
+                _apply_modes(os.path.join(tmp, "link"), gid, group_read=False)
+            _apply_modes(tmp, gid, is_dir=True)
+            os.rename(tmp, paths.dir)
+        except OSError as e:
+            if os.path.isdir(tmp):
+                _remove_tree(tmp)
+            raise Error("load failed: %s" % e)
+        finally:
+            os.close(ns_fd)
+            if link_fd >= 0:
+                os.close(link_fd)
+    return paths, True
+
+
+def set_group(paths, gid):
+    _apply_modes(paths.dir, gid, is_dir=True)
+    for name in MAP_NAMES:
+        _apply_modes(paths.pin(name), gid)
+
+
+def upgrade(object_path, root=None):
+    """Swap the program behind the link for a freshly loaded one; maps stay."""
+    paths = Paths(root)
+    with Pinned(paths) as pinned, flocked(paths.dir):
+        try:
+            with libbpf.BPFObject(object_path) as obj:
+                for name in MAP_NAMES:
+                    obj.reuse_map(name, pinned[name])
+                obj.load()
+                prog_fd = obj.prog_fd(PROG_NAME)
+                old_id = libbpf.prog_info(pinned["prog"]).id
+                libbpf.link_update(pinned["link"], prog_fd)
+                tmp = paths.pin("prog-new")
+                if os.path.exists(tmp):
+                    os.unlink(tmp)
+                libbpf.obj_pin(prog_fd, tmp)
+                st = os.stat(paths.pin("prog"))
+                os.chown(tmp, -1, st.st_gid)
+                os.chmod(tmp, stat.S_IMODE(st.st_mode))
+                os.rename(tmp, paths.pin("prog"))
+                new_id = libbpf.prog_info(prog_fd).id
+        except OSError as e:
+            raise Error("upgrade failed: %s" % e)
+    return old_id, new_id
+
+
+def unload(root=None):
+    """Detach and remove all state of the current netns. Returns False if none."""
+    paths = Paths(root)
+    if not os.path.isdir(paths.base) or not os.path.isdir(paths.dir):
+        return False
+    with flocked(paths.base):
+        if not os.path.isdir(paths.dir):
+            return False
+        with flocked(paths.dir):
+            gone = os.path.join(paths.base, "gone-%d-%d" % (paths.ino, os.getpid()))
+            os.rename(paths.dir, gone)  # atomically invisible first
+        try:
+            _remove_tree(gone)
+        except OSError as e:
+            raise Error("unload: could not remove %s: %s" % (gone, e))
+    return True
+
+
+def remove_everything(root):
+    """Testing aid: drop <root>/agility entirely."""
+    p = os.path.join(root, SUBDIR)
+    if os.path.isdir(p):
+        shutil.rmtree(p, ignore_errors=True)
