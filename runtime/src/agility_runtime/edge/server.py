@@ -245,6 +245,7 @@ class EdgeServer(object):
                 self.stats.inc("http_bad_requests")
                 self.log_error("http %s -> %s: %s", peer_s, local, exc)
                 self._send(conn, 400, {"pop": self.pop, "error": "bad request"})
+                self._linger(conn)
                 return
             except socket.timeout:
                 self.stats.inc("http_bad_requests")
@@ -299,6 +300,21 @@ class EdgeServer(object):
                 break
             remaining -= len(chunk)
         return method, path, version, headers
+
+    def _linger(self, conn, limit=262144):
+        """Half-close and drain what the client still sends, so that closing with
+        unread data does not reset the connection before it reads our answer."""
+        try:
+            if not isinstance(conn, ssl.SSLSocket):
+                conn.shutdown(socket.SHUT_WR)
+            conn.settimeout(min(self.read_timeout, 1.0))
+            while limit > 0:
+                chunk = conn.recv(16384)
+                if not chunk:
+                    break
+                limit -= len(chunk)
+        except (OSError, ValueError):
+            pass
 
     def _send(self, conn, status, body, head_only=False):
         reason = {200: "OK", 400: "Bad Request"}.get(status, "Error")
