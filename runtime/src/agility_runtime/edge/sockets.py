@@ -100,6 +100,9 @@ def enable_udp_dstaddr(sock):
     elif family == socket.AF_INET6:
         sock.setsockopt(socket.IPPROTO_IPV6, IPV6_RECVPKTINFO, 1)
         sock.setsockopt(socket.IPPROTO_IPV6, IPV6_RECVORIGDSTADDR, 1)
+        # IPv6 refuses an IPV6_PKTINFO source that is only routed locally (not assigned
+        # to an interface) unless the socket is freebind: needed for pool prefixes.
+        sock.setsockopt(socket.IPPROTO_IPV6, IPV6_FREEBIND, 1)
         # A dual-stack socket receives IPv4 too: ask for the IPv4 forms as well.
         for opt in (IP_PKTINFO, IP_RECVORIGDSTADDR):
             try:
