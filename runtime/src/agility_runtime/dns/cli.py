@@ -1,0 +1,145 @@
+"""``agility-dns``: serve, check a policy file, or ask a running server to reload.
+
+    agility-dns --policy FILE --listen 127.0.0.1:5353 --listen [::1]:5353 \\
+                [--workers N] [--metrics 127.0.0.1:9153] [--pidfile FILE] [--user NAME]
+    agility-dns --check-config FILE        # exit 0 if FILE is good, else 1 + reason
+    agility-dns reload --pidfile FILE      # send SIGHUP to the running server
+"""
+
+import argparse
+import os
+import pwd
+import signal
+import sys
+
+from agility_runtime import policy
+from agility_runtime.dns import log, sockets, state as statemod
+
+
+def _listen(text):
+    try:
+        return sockets.parse_listen(text)
+    except sockets.ListenError as exc:
+        raise argparse.ArgumentTypeError(str(exc))
+
+
+def _positive(text):
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError("must be at least 1")
+    return value
+
+
+def build_parser():
+    p = argparse.ArgumentParser(prog="agility-dns", description="Policy-first authoritative DNS responder.")
+    p.add_argument("--policy", metavar="FILE", help="policy file (JSON) to serve")
+    p.add_argument("--check-config", metavar="FILE",
+                   help="validate FILE (policy + static records) and exit: 0 good, 1 bad (reason on stderr)")
+    p.add_argument("--listen", metavar="ADDR:PORT", action="append", type=_listen, default=[],
+                   help="UDP+TCP listener, repeatable: 127.0.0.1:53, [::1]:53. Sockets passed by "
+                        "systemd (LISTEN_FDS) are used as well.")
+    p.add_argument("--workers", type=_positive, default=1,
+                   help="worker processes (SO_REUSEPORT per worker for --listen sockets); default 1")
+    p.add_argument("--metrics", metavar="ADDR:PORT", type=_listen,
+                   help="serve Prometheus metrics at http://ADDR:PORT/metrics (e.g. 127.0.0.1:9153)")
+    p.add_argument("--pidfile", metavar="FILE", help="write the supervisor's pid here")
+    p.add_argument("--user", metavar="NAME", help="drop to this user after opening sockets (needs root)")
+    p.add_argument("--udp-max", type=int, default=1232,
+                   help="largest UDP response we send and advertise in EDNS (512..4096, default 1232)")
+    p.add_argument("--tcp-timeout", type=float, default=10.0, help="idle TCP connection timeout, seconds")
+    p.add_argument("--tcp-max-conns", type=_positive, default=256, help="TCP connections per worker")
+    p.add_argument("--log-format", choices=("kv", "json"), default="kv", help="log line format on stderr")
+    return p
+
+
+def check_config(path):
+    try:
+        st = statemod.load(path)
+    except policy.PolicyError as exc:
+        sys.stderr.write("%s: invalid: %s\n" % (path, exc))
+        return 1
+    sys.stdout.write("%s: ok (pop %s, digest %s, %d zones, %d policies)\n"
+                     % (path, st.pop, st.digest, len(st.zones), len(st.policies)))
+    return 0
+
+
+def reload_main(argv):
+    p = argparse.ArgumentParser(prog="agility-dns reload",
+                                description="Ask a running agility-dns to re-read its policy file (SIGHUP).")
+    p.add_argument("--pidfile", required=True, metavar="FILE")
+    args = p.parse_args(argv)
+    try:
+        with open(args.pidfile) as handle:
+            pid = int(handle.read().strip())
+        os.kill(pid, signal.SIGHUP)
+    except (OSError, ValueError) as exc:
+        sys.stderr.write("agility-dns reload: %s\n" % exc)
+        return 1
+    sys.stdout.write("sent SIGHUP to %d\n" % pid)
+    return 0
+
+
+def drop_privileges(name):
+    entry = pwd.getpwnam(name)
+    if os.getuid() != 0:
+        if os.getuid() == entry.pw_uid:
+            return
+        raise PermissionError("--user %s needs root" % name)
+    os.setgroups([])
+    os.setgid(entry.pw_gid)
+    os.setuid(entry.pw_uid)
+
+
+def main(argv=None):
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if argv and argv[0] == "reload":
+        return reload_main(argv[1:])
+    if argv and argv[0] == "check":
+        argv = ["--check-config"] + argv[1:]
+    args = build_parser().parse_args(argv)
+    log.set_format(args.log_format)
+    if args.check_config:
+        return check_config(args.check_config)
+    if not args.policy:
+        build_parser().error("--policy FILE is required (or --check-config FILE)")
+    if not 512 <= args.udp_max <= 4096:
+        build_parser().error("--udp-max must lie in 512..4096")
+    try:
+        st = statemod.load(args.policy)
+    except policy.PolicyError as exc:
+        log.error("start", result="failed", path=args.policy, reason=str(exc))
+        return 1
+    from agility_runtime.dns.supervisor import Supervisor
+    sup = Supervisor(_Config(args), st)
+    try:
+        sup.open_sockets()
+    except sockets.ListenError as exc:
+        log.error("start", result="failed", reason=str(exc))
+        return 1
+    if args.pidfile:
+        with open(args.pidfile, "w") as handle:
+            handle.write("%d\n" % os.getpid())
+    if args.user:
+        try:
+            drop_privileges(args.user)
+        except (KeyError, PermissionError, OSError) as exc:
+            log.error("start", result="failed", reason="cannot drop to user %s: %s" % (args.user, exc))
+            return 1
+    sup.run()
+    return 0
+
+
+class _Config:
+    def __init__(self, args):
+        self.policy = args.policy
+        self.listen = args.listen
+        self.workers = args.workers
+        self.metrics = args.metrics
+        self.pidfile = args.pidfile
+        self.udp_max = args.udp_max
+        self.tcp_timeout = args.tcp_timeout
+        self.tcp_max_conns = args.tcp_max_conns
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,188 @@
+"""The serving state compiled from one policy file.
+
+``load(path)`` / ``from_bytes(raw)`` validate the policy with ``agility_runtime.policy``
+and, on top of it, parse every static record with dnspython and precompute what the
+fast path needs.  The result is immutable: a reload builds a new ``State`` and swaps
+one reference, so in-flight queries finish on the old one.
+
+Any problem raises ``policy.PolicyError`` (the message names the bad field); the
+caller keeps serving the last good state.
+"""
+
+import json
+
+import dns.name
+import dns.rdata
+import dns.rdataclass
+import dns.rdatatype
+import dns.rrset
+
+from agility_runtime import policy
+
+SOA_DEFAULTS = {"refresh": 7200, "retry": 3600, "expire": 1209600, "minimum": 300, "ttl": 3600}
+QTYPE_CODE = {"A": 1, "AAAA": 28}
+QTYPE_WIRE = {"A": b"\x00\x01", "AAAA": b"\x00\x1c"}
+
+
+def name_wire(name):
+    """Lower-case uncompressed wire form of a dnspython name (the fast path's key)."""
+    return name.to_wire().lower()
+
+
+class FastAnswer:
+    """Precomputed answer pieces for one (policy, qtype)."""
+
+    __slots__ = ("policy", "qtype", "selectors", "rr_head", "count", "prefixes", "stat_key", "ttl",
+                 "needs_qname")
+
+    def __init__(self, pol, qtype):
+        self.policy = pol
+        self.qtype = qtype
+        version = 4 if qtype == "A" else 6
+        sels = [pol.selectors.get(version)]
+        if pol.secondary.get(version) is not None:
+            sels.append(pol.secondary[version])
+        self.selectors = tuple(s for s in sels if s is not None)
+        self.count = len(self.selectors)
+        self.ttl = pol.ttl
+        rdlen = b"\x00\x04" if version == 4 else b"\x00\x10"
+        # owner = pointer to the question name at offset 12, type, class IN, ttl, rdlength
+        self.rr_head = b"\xc0\x0c" + QTYPE_WIRE[qtype] + b"\x00\x01" + pol.ttl.to_bytes(4, "big") + rdlen
+        self.prefixes = tuple(str(s.prefix) for s in self.selectors)
+        self.stat_key = (qtype, "NOERROR", pol.name)
+        self.needs_qname = any(s.strategy == "partition" for s in self.selectors)
+
+
+class ZoneData:
+    """One zone: apex records as dnspython rrsets, static data, fast-path sets."""
+
+    def __init__(self, zone, all_policies, cpf):
+        self.zone = zone
+        self.name = dns.name.from_text(zone.name)
+        self.wire = name_wire(self.name)
+        soa = dict(SOA_DEFAULTS)
+        soa.update(zone.soa)
+        soa.setdefault("mname", zone.ns[0])
+        soa.setdefault("rname", "hostmaster." + zone.name)
+        field = "zones.%s" % zone.name
+        try:
+            soa_rdata = dns.rdata.from_text(
+                dns.rdataclass.IN, dns.rdatatype.SOA,
+                "%s %s %d %d %d %d %d" % (policy.normalise_name(soa["mname"]), policy.normalise_name(soa["rname"]),
+                                          soa["serial"], soa["refresh"], soa["retry"], soa["expire"], soa["minimum"]))
+        except Exception as exc:  # noqa: BLE001 - any dnspython parse error
+            raise policy.PolicyError([(field + ".soa", "does not parse: %s" % exc)])
+        self.soa = dns.rrset.from_rdata_list(self.name, soa["ttl"], [soa_rdata])
+        self.neg_ttl = min(soa["ttl"], soa["minimum"])
+        self.neg_soa = dns.rrset.from_rdata_list(self.name, self.neg_ttl, [soa_rdata])
+        ns_rdatas = [dns.rdata.from_text(dns.rdataclass.IN, dns.rdatatype.NS, n) for n in zone.ns]
+        self.static = {}
+        problems = []
+        for owner_text, recs in sorted(zone.records.items()):
+            owner = dns.name.from_text(owner_text)
+            for rtype, ttl, data in recs:
+                rfield = "%s.records(%s %s)" % (field, owner_text, rtype)
+                if not owner.is_subdomain(self.name):
+                    problems.append((rfield, "%s lies outside the zone" % owner_text))
+                    continue
+                try:
+                    rdata = dns.rdata.from_text(dns.rdataclass.IN, dns.rdatatype.from_text(rtype),
+                                                data, origin=self.name, relativize=False)
+                except Exception as exc:  # noqa: BLE001
+                    problems.append((rfield, "data %r does not parse: %s" % (data, exc)))
+                    continue
+                if owner == self.name and rtype == "NS":
+                    ns_rdatas.append(rdata)
+                    continue
+                by_type = self.static.setdefault(owner, {})
+                rrset = by_type.get(rdata.rdtype)
+                if rrset is None:
+                    rrset = by_type[rdata.rdtype] = dns.rrset.RRset(owner, dns.rdataclass.IN, rdata.rdtype)
+                rrset.add(rdata, ttl)
+        for owner, by_type in self.static.items():
+            if dns.rdatatype.CNAME in by_type and (len(by_type) > 1 or owner == self.name):
+                problems.append(("%s.records(%s CNAME)" % (field, owner),
+                                 "a CNAME must be the only record at its name (and not at the apex)"))
+        if problems:
+            raise policy.PolicyError(problems)
+        ns_ttl = soa["ttl"]
+        self.ns = dns.rrset.from_rdata_list(self.name, ns_ttl, ns_rdatas)
+        self.delegations = frozenset(o for o, t in self.static.items() if dns.rdatatype.NS in t)
+        self.addr_owners = frozenset(o for o, t in self.static.items()
+                                     if dns.rdatatype.A in t or dns.rdatatype.AAAA in t)
+        self.static_wire = frozenset(name_wire(o) for o in self.static)
+        self.deleg_wire = frozenset(name_wire(o) for o in self.delegations)
+        self.hostnames_wire = frozenset(name_wire(dns.name.from_text(h)) for h in zone.hostnames)
+        self.wildcard = zone.wildcard
+        # policy choice when no policy depends on client or local address
+        self.fixed = {}
+        for qtype in ("A", "AAAA"):
+            self.fixed[qtype] = cpf.match(qtype, zone)
+
+    def policy_names(self, qname):
+        """Whether the policy may answer A/AAAA at ``qname`` (absolute lower-case text)."""
+        return self.wildcard or qname in self.zone.hostnames
+
+
+class State:
+    """Everything a worker needs to answer, built from one policy file."""
+
+    def __init__(self, cpf, raw=b""):
+        self.cpf = cpf
+        self.raw = raw
+        self.digest = cpf.digest
+        self.pop = cpf.pop_name
+        pols = list(cpf.policies) + ([cpf.default] if cpf.default is not None else [])
+        self.policies = pols
+        self.dynamic = any(p.needs_client or p.needs_local for p in pols)
+        self.needs_local = any(p.needs_local for p in pols)
+        self.zones = {}
+        self.zones_wire = {}
+        problems = []
+        for key, zone in sorted(cpf.zones.items()):
+            try:
+                zd = ZoneData(zone, pols, cpf)
+            except policy.PolicyError as exc:
+                problems.extend(exc.problems)
+                continue
+            self.zones[zd.name] = zd
+            self.zones_wire[zd.wire] = zd
+        if problems:
+            raise policy.PolicyError(problems)
+        self.fast = {}
+        for pol in pols:
+            for qtype in ("A", "AAAA"):
+                fa = FastAnswer(pol, qtype)
+                self.fast[(id(pol), qtype)] = fa if fa.count else None
+
+    def fast_answer(self, pol, qtype):
+        return self.fast.get((id(pol), qtype))
+
+    def find_zone(self, qname):
+        """ZoneData for a dnspython name (any case), or None."""
+        name = qname.canonicalize() if hasattr(qname, "canonicalize") else qname
+        while True:
+            zd = self.zones.get(name)
+            if zd is not None:
+                return zd
+            if len(name) <= 1:
+                return None
+            name = name.parent()
+
+
+def from_bytes(raw, source="(bytes)"):
+    try:
+        doc = json.loads(raw.decode("utf-8"))
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise policy.PolicyError([("(file)", "%s is not valid JSON: %s" % (source, exc))])
+    return State(policy.compile_policy(doc), raw)
+
+
+def load(path):
+    """Read and compile ``path``; raises ``policy.PolicyError`` on any problem."""
+    try:
+        with open(path, "rb") as handle:
+            raw = handle.read()
+    except (IOError, OSError) as exc:
+        raise policy.PolicyError([("(file)", "cannot read %s: %s" % (path, exc))])
+    return from_bytes(raw, path)
