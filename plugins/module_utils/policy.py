@@ -569,6 +569,12 @@ class CompiledPolicy:
     def needs_local(self):
         return self._locals is not None
 
+    @property
+    def client_subnets(self):
+        """The ``client_subnets`` networks (tuple), or None; the responder derives the
+        EDNS Client Subnet scope from their prefix lengths."""
+        return self._clients
+
     def answer(self, qtype, qname=None):
         """Packed addresses for the answer (one, or two with address diversity)."""
         version = 4 if qtype == "A" else 6

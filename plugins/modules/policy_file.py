@@ -174,7 +174,8 @@ def main():
                          path=path, problems=[{"field": f, "message": m} for f, m in problems])
 
     directory = os.path.dirname(path) or "."
-    if not os.path.isdir(directory):
+    if not os.path.isdir(directory) and not module.check_mode:
+        # in check mode an earlier task may be about to create it
         module.fail_json(msg="directory %s does not exist" % directory, path=path)
 
     text = dumps(doc)
