@@ -103,7 +103,7 @@ class Lab(object):
             s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
         s.bind((addr or ("127.0.0.1" if family == 4 else "::1"), port))
         if proto == "tcp":
-            s.listen(128)
+            s.listen(4096)  # deep: the Python accept loops in the tests are slow
         self.sockets.append(s)
         return s
 

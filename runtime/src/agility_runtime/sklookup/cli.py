@@ -10,7 +10,7 @@ from .build import object_path
 from .dispatcher import Dispatcher
 from .errors import Error
 from .metrics import render
-from .model import Binding, parse_protocol, parse_set
+from .model import Binding, parse_set
 from .sockets import describe, fd_from_pid, systemd_fds
 
 PROG = "agility-lookup"
@@ -210,11 +210,11 @@ def parser():
     add("bindings", cmd_bindings, "list bindings")
     p = add("bind", cmd_bind, "add or relabel one binding")
     p.add_argument("label")
-    p.add_argument("protocol", type=parse_protocol)
+    p.add_argument("protocol", type=str.lower, choices=["tcp", "udp"])
     p.add_argument("prefix")
     p.add_argument("port", type=int, help="0 = any port")
     p = add("unbind", cmd_unbind, "remove one binding")
-    p.add_argument("protocol", type=parse_protocol)
+    p.add_argument("protocol", type=str.lower, choices=["tcp", "udp"])
     p.add_argument("prefix")
     p.add_argument("port", type=int)
     p = add("load-bindings", cmd_load_bindings, "replace the whole binding set from a JSON file ('-' = stdin)")
