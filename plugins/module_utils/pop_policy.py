@@ -60,8 +60,11 @@ def resolve_pool(name, pool, stage=None):
         announced = spec.get("announced") if isinstance(spec, dict) else spec
         try:
             net = parse_prefix(announced, 4 if family == "ipv4" else 6)
-            length = lengths.get(family, net.prefixlen)
-            used = stage_prefix(net, length, index)
+            if isinstance(spec, dict) and "used" in spec:
+                # an explicit used prefix wins over the stage; policy validation checks it
+                used = spec["used"]
+            else:
+                used = stage_prefix(net, lengths.get(family, net.prefixlen), index)
         except (ValueError, TypeError) as exc:
             problems.append(("%s.%s" % (field, family), str(exc)))
             continue
