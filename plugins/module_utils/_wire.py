@@ -133,7 +133,7 @@ def parse_response(msg):
         elif rtype == 28:
             if rdlen != 16:
                 raise WireError("AAAA record with %d bytes" % rdlen)
-            rec["address"] = socket.inet_ntop(socket.AF_INET6, rdata)
+            rec["address"] = str(ipaddress.IPv6Address(bytes(rdata)))
         elif rtype == 5:
             rec["target"] = decode_name(msg, pos)[0].lower()
         out["answers"].append(rec)
