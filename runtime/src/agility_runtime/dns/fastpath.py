@@ -31,14 +31,54 @@ def qname_text(wire):
     return ".".join(labels) + "." if labels else "."
 
 
+PLAN_CACHE_MAX = 65536
+
+
 def answer(state, data, peer, local, stats, udp_max):
-    n = len(data)
-    if n < 17:
+    """Response bytes, or None to let the slow path answer."""
+    key = data[2:]
+    plans = state.plans
+    plan = plans.get(key)
+    if plan is None:
+        if len(data) < 17:
+            return None
+        plan = make_plan(state, data, udp_max)
+        if len(plans) >= PLAN_CACHE_MAX:
+            plans.clear()
+        plans[key] = plan
+    if plan is False:
         return None
+    fa, prefix, suffix, qn, zd, qtype = plan
+    if fa is None:  # the policy depends on the client or local address
+        pol = state.cpf.match(qtype, zd.zone, addrmod.peer_ip(peer),
+                              addrmod.local_ip(local) if state.needs_local else None)
+        if pol is None:
+            return None
+        fa = state.fast[(id(pol), qtype)]
+        if fa is None:
+            return None
+        prefix = prefix[:5] + bytes((fa.count,)) + prefix[6:]
+    rr = fa.rr_head
+    if fa.count == 1:
+        body = rr + fa.selectors[0].pick(qn)
+    else:
+        body = b"".join(rr + s.pick(qn) for s in fa.selectors)
+    stats.queries[fa.stat_key] += 1
+    answers = stats.answers
+    for p in fa.prefixes:
+        answers[p] += 1
+    return data[:2] + prefix + body + suffix
+
+
+def make_plan(state, data, udp_max):
+    """Parse a query once: False if the fast path does not take it, else the tuple
+    (fast answer or None when it depends on the client, response bytes after the ID
+    up to the answers, bytes after the answers, qname text or None, zone, qtype)."""
+    n = len(data)
     flags = data[2]
     # QR=0, opcode=0 (QUERY), AA=0, TC=0; RD is free
     if flags & 0xFE or data[4:10] != _COUNTS_QD1:
-        return None
+        return False
     ar = data[10:12]
     pos = 12
     bounds = []
@@ -48,35 +88,35 @@ def answer(state, data, peer, local, stats, udp_max):
             if length == 0:
                 break
             if length > 63:
-                return None  # compression pointer or extended label: slow path
+                return False  # compression pointer or extended label: slow path
             bounds.append(pos)
             pos += length + 1
         end = pos + 1
         qtail = data[end:end + 4]
     except IndexError:
-        return None
+        return False
     if end - 12 > 255:
-        return None
+        return False
     if qtail == _Q_A:
         qtype = "A"
     elif qtail == _Q_AAAA:
         qtype = "AAAA"
     else:
-        return None
+        return False
     qend = end + 4
     if ar == b"\x00\x00":
         if n != qend:
-            return None
+            return False
         opt = b""
     elif ar == b"\x00\x01":
         # root name, type OPT(41), class=payload, ext-rcode 0, version 0, flags, rdlen 0
         if n != qend + 11 or data[qend:qend + 3] != b"\x00\x00\x29" or data[qend + 5] != 0 \
                 or data[qend + 6] != 0 or data[qend + 9:qend + 11] != b"\x00\x00":
-            return None
+            return False
         opt = state_opt(udp_max, data[qend + 7] & 0x80)
     else:
-        return None
-    qlower = data[12:end].lower()
+        return False
+    qlower = bytes(data[12:end]).lower()
     zones = state.zones_wire
     zd = None
     for b in bounds:
@@ -84,46 +124,34 @@ def answer(state, data, peer, local, stats, udp_max):
         if zd is not None:
             break
     else:
-        if zones.get(b"\x00") is None:
-            return None
-        zd = zones[b"\x00"]
+        zd = zones.get(b"\x00")
+        if zd is None:
+            return False
     if qlower in zd.static_wire:
-        return None
+        return False
     if not zd.wildcard and qlower not in zd.hostnames_wire:
-        return None
+        return False
     if zd.deleg_wire:
         for b in bounds:
             if qlower[b - 12:] in zd.deleg_wire:
-                return None
+                return False
     if state.dynamic:
-        client = addrmod.peer_ip(peer)
-        loc = addrmod.local_ip(local) if state.needs_local else None
-        pol = state.cpf.match(qtype, zd.zone, client, loc)
+        fa = None
+        count = 1
     else:
         pol = zd.fixed[qtype]
-    if pol is None:
-        return None
-    fa = state.fast[(id(pol), qtype)]
-    if fa is None:
-        return None
-    head = data[:2] + bytes((0x84 | (flags & 0x01), data[3] & 0x10))
-    rr = fa.rr_head
-    if fa.needs_qname:
+        if pol is None:
+            return False
+        fa = state.fast[(id(pol), qtype)]
+        if fa is None:
+            return False
+        count = fa.count
+    head = bytes((0x84 | (flags & 0x01), data[3] & 0x10))
+    counts = b"\x00\x01\x00" + bytes((count,)) + b"\x00\x00\x00" + (b"\x01" if opt else b"\x00")
+    qn = None
+    if any(s.strategy == "partition" for p in state.policies for s in p.selectors.values()):
         qn = qname_text(qlower)
-        body = b"".join(rr + s.pick(qn) for s in fa.selectors)
-    elif fa.count == 1:
-        body = rr + fa.selectors[0].pick()
-    else:
-        body = b"".join(rr + s.pick() for s in fa.selectors)
-    if opt:
-        counts = b"\x00\x01\x00" + bytes((fa.count,)) + b"\x00\x00\x00\x01"
-    else:
-        counts = b"\x00\x01\x00" + bytes((fa.count,)) + b"\x00\x00\x00\x00"
-    stats.queries[fa.stat_key] += 1
-    answers = stats.answers
-    for p in fa.prefixes:
-        answers[p] += 1
-    return head + counts + data[12:qend] + body + opt
+    return (fa, head + counts + bytes(data[12:qend]), opt, qn, zd, qtype)
 
 
 _OPT_CACHE = {}

@@ -12,6 +12,10 @@ def handle(state, data, peer, local, stats, udp_max, tcp=False):
         resp = None
     if resp is not None:
         return resp
+    return slow(state, data, peer, local, stats, udp_max, tcp)
+
+
+def slow(state, data, peer, local, stats, udp_max, tcp=False):
     try:
         return slowpath.respond(state, data, peer, local, stats, udp_max, tcp)
     except Exception as exc:  # noqa: BLE001

@@ -50,22 +50,28 @@ def _ecs_of(query):
 
 
 def match_policy(state, qtype, zd, client, local):
-    """(policy or None, ECS scope): the first matching policy as ``cpf.match`` picks it,
-    and the longest client_subnets prefix (of the client's family) that took part in
-    the decision, 0 when the client address did not matter."""
+    """(policy or None, ECS scope): the policy ``cpf.match`` picks, and the ECS scope:
+    the longest client_subnets prefix that decided the outcome (the matching subnet of
+    the chosen policy, and subnets of earlier policies that failed only because of the
+    client); 0 when the client address did not matter."""
     pol = state.cpf.match(qtype, zd.zone, client, local)
     scope = 0
-    if client is not None:
-        for cand in state.policies:
-            nets = cand.client_subnets
-            if nets:
-                for net in nets:
-                    if net.version == client.version and net.prefixlen > scope:
-                        if cand is pol and client not in net:
-                            continue
+    if client is None:
+        return pol, 0
+    zone = zd.zone
+    for cand in state.policies:
+        nets = cand.client_subnets
+        if nets:
+            for net in nets:
+                if net.version != client.version or net.prefixlen <= scope:
+                    continue
+                if cand is pol:
+                    if client in net:
                         scope = net.prefixlen
-            if cand is pol:
-                break
+                elif cand.matches(qtype, zone.name, zone.account_type, net.network_address, local):
+                    scope = net.prefixlen  # would have matched a client in that subnet
+        if cand is pol:
+            break
     return pol, scope
 
 

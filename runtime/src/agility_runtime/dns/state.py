@@ -149,6 +149,7 @@ class State:
             self.zones_wire[zd.wire] = zd
         if problems:
             raise policy.PolicyError(problems)
+        self.plans = {}  # fast-path parse cache: query bytes after the ID -> plan
         self.fast = {}
         for pol in pols:
             for qtype in ("A", "AAAA"):

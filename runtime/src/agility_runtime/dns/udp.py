@@ -8,7 +8,7 @@ from the right source.
 
 import socket
 
-from agility_runtime.dns import handler
+from agility_runtime.dns import fastpath, handler
 from agility_runtime.dns.sockets import IP_PKTINFO, IPV6_PKTINFO
 
 _MSG_TRUNC = socket.MSG_TRUNC
@@ -32,7 +32,8 @@ def serve(sock, holder, stats, udp_max):
     recvmsg = sock.recvmsg
     sendmsg = sock.sendmsg
     sendto = sock.sendto
-    handle = handler.handle
+    fast = fastpath.answer
+    slow = handler.slow
     space = socket.CMSG_SPACE(20)
     cache = {}
     while True:
@@ -58,9 +59,15 @@ def serve(sock, holder, stats, udp_max):
                     cache.clear()
                 cache[cdata] = hit
             cm, local = hit
-        resp = handle(holder.state, data, peer, local, stats, udp_max)
+        st = holder.state
+        try:
+            resp = fast(st, data, peer, local, stats, udp_max)
+        except Exception:  # noqa: BLE001 - the slow path copes (or answers SERVFAIL)
+            resp = None
         if resp is None:
-            continue
+            resp = slow(st, data, peer, local, stats, udp_max)
+            if resp is None:
+                continue
         try:
             if cm is not None:
                 sendmsg((resp,), cm, 0, peer)

@@ -75,16 +75,30 @@ def run(index, udp_socks, tcp_socks, ctrl, st, cfg):
     _die_with_parent()
     holder = Holder(st)
     all_stats = []
+    loops = []
     for sock in udp_socks:
         s = statsmod.Stats()
         all_stats.append(s)
-        threading.Thread(target=udp.serve, args=(sock, holder, s, cfg.udp_max),
-                         name="udp", daemon=True).start()
+        loops.append(("udp", udp.serve, (sock, holder, s, cfg.udp_max)))
     if tcp_socks:
         s = statsmod.Stats()
         all_stats.append(s)
-        threading.Thread(target=tcp.serve, args=(tcp_socks, holder, s, cfg.udp_max, cfg.tcp_timeout,
-                                                 cfg.tcp_max_conns), name="tcp", daemon=True).start()
+        loops.append(("tcp", tcp.serve, (tcp_socks, holder, s, cfg.udp_max, cfg.tcp_timeout,
+                                         cfg.tcp_max_conns)))
+    threading.Thread(target=_control, args=(index, ctrl, holder, all_stats), name="control",
+                     daemon=True).start()
+    # the busiest loop (the first UDP socket) runs in the main thread
+    for name, fn, args in loops[1:]:
+        threading.Thread(target=fn, args=args, name=name, daemon=True).start()
+    name, fn, args = loops[0]
+    try:
+        fn(*args)
+    except Exception as exc:  # noqa: BLE001
+        log.error("worker_loop_failed", worker=index, loop=name, error=repr(exc))
+    os._exit(1)
+
+
+def _control(index, ctrl, holder, all_stats):
     try:
         while True:
             msg = recv_msg(ctrl)
