@@ -1,5 +1,6 @@
 """Operations on the pinned maps: bindings, destinations, sockets, counters."""
 import errno
+import itertools
 import os
 import socket
 
@@ -58,16 +59,21 @@ class Dispatcher(object):
                 out[maps.unpack_dest_key(k)] = maps.unpack_dest_val(v)
         return out
 
+    def _counters_size(self, mapname):
+        if mapname in maps.PERCPU_MAPS:
+            return maps.percpu_size(maps.COUNTERS, self.ncpus)
+        return maps.COUNTERS_SIZE
+
     def _counters(self, mapname, idx):
-        raw = libbpf.map_lookup(self._fd(mapname), maps.U32.pack(idx),
-                                maps.percpu_size(maps.COUNTERS, self.ncpus))
+        raw = libbpf.map_lookup(self._fd(mapname), maps.U32.pack(idx), self._counters_size(mapname))
         if raw is None:
             return [0, 0, 0]
-        return maps.sum_percpu(raw, maps.COUNTERS, self.ncpus)
+        if mapname in maps.PERCPU_MAPS:
+            return maps.sum_percpu(raw, maps.COUNTERS, self.ncpus)
+        return list(maps.COUNTERS.unpack(raw))
 
     def _zero_counters(self, mapname, idx):
-        libbpf.map_update(self._fd(mapname), maps.U32.pack(idx),
-                          b"\0" * maps.percpu_size(maps.COUNTERS, self.ncpus))
+        libbpf.map_update(self._fd(mapname), maps.U32.pack(idx), b"\0" * self._counters_size(mapname))
 
     def _drop_socket(self, dest_id):
         """Empty a sockmap slot (the kernel says EINVAL for an empty one)."""
@@ -117,13 +123,12 @@ class Dispatcher(object):
 
     def addresses(self):
         fd = self._fd("ag_addr_hits")
-        size = maps.percpu_size(maps.ADDR_VAL, self.ncpus)
         out = []
         for k in libbpf.map_keys(fd, maps.ADDR_KEY_SIZE):
-            raw = libbpf.map_lookup(fd, k, size)
+            raw = libbpf.map_lookup(fd, k, maps.ADDR_VAL_SIZE)
             if raw is None:
                 continue
-            hits, drops = maps.sum_percpu(raw, maps.ADDR_VAL, self.ncpus)
+            hits, drops = maps.ADDR_VAL.unpack(raw)
             out.append({"address": str(maps.address_from_key(k)), "hits": hits, "drops": drops})
         out.sort(key=lambda d: (-d["hits"], d["address"]))
         return out
@@ -136,8 +141,12 @@ class Dispatcher(object):
 
     # ---- destinations -----------------------------------------------------
     def _alloc_id(self, used, limit, mapname):
-        for i in range(limit):
+        """Lowest free id at or after a per-map cursor (wrapping); zero its counters."""
+        cursors = self.__dict__.setdefault("_cursors", {})
+        start = cursors.get(mapname, 0)
+        for i in itertools.chain(range(start, limit), range(0, start)):
             if i not in used:
+                cursors[mapname] = i + 1
                 self._zero_counters(mapname, i)
                 return i
         raise Error("no free slot in %s (limit %d)" % (mapname, limit))

@@ -13,6 +13,7 @@ MAX_ADDRESSES = 65536
 MAP_NAMES = ("ag_bindings", "ag_sockets", "ag_dests", "ag_dest_metrics",
              "ag_bind_metrics", "ag_addr_hits")
 PROG_NAME = "agility_dispatch"
+PERCPU_MAPS = ("ag_dest_metrics",)
 
 PROTOCOLS = {"tcp": socket.IPPROTO_TCP, "udp": socket.IPPROTO_UDP}
 PROTOCOL_NAMES = {v: k for k, v in PROTOCOLS.items()}

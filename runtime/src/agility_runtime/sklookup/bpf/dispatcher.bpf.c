@@ -105,15 +105,17 @@ struct {
 	__type(value, struct counters);
 } ag_dest_metrics SEC(".maps");
 
+/* Shared (not per-CPU) so its size does not grow with the CPU count; atomic adds. */
 struct {
-	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(type, BPF_MAP_TYPE_ARRAY);
 	__uint(max_entries, MAX_BINDINGS);
 	__type(key, __u32);
 	__type(value, struct counters);
 } ag_bind_metrics SEC(".maps");
 
+/* Bounded: least recently hit addresses are evicted. Shared, atomic adds. */
 struct {
-	__uint(type, BPF_MAP_TYPE_LRU_PERCPU_HASH);
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
 	__uint(max_entries, MAX_ADDRESSES);
 	__type(key, struct addr_key);
 	__type(value, struct addr_val);
@@ -124,9 +126,9 @@ static __always_inline void count_address(const struct addr_key *a, int dropped)
 	struct addr_val *v = bpf_map_lookup_elem(&ag_addr_hits, a);
 	if (v) {
 		if (dropped)
-			v->drops++;
+			__sync_fetch_and_add(&v->drops, 1);
 		else
-			v->hits++;
+			__sync_fetch_and_add(&v->hits, 1);
 		return;
 	}
 	struct addr_val init = { .hits = dropped ? 0 : 1, .drops = dropped ? 1 : 0 };
@@ -178,12 +180,12 @@ int agility_dispatch(struct bpf_sk_lookup *ctx)
 	struct counters *bm = bpf_map_lookup_elem(&ag_bind_metrics, &binding_id);
 	struct counters *dm = bpf_map_lookup_elem(&ag_dest_metrics, &dest_id);
 	if (bm)
-		bm->lookups++;
+		__sync_fetch_and_add(&bm->lookups, 1);
 	if (!dm) {
 		/* dest_id out of range: the sockmap has the same size, so there
 		 * cannot be a socket either. Refuse rather than fall through. */
 		if (bm)
-			bm->missing++;
+			__sync_fetch_and_add(&bm->missing, 1);
 		count_address(&local, 1);
 		return SK_DROP;
 	}
@@ -193,7 +195,7 @@ int agility_dispatch(struct bpf_sk_lookup *ctx)
 	if (!sk) {
 		dm->missing++;
 		if (bm)
-			bm->missing++;
+			__sync_fetch_and_add(&bm->missing, 1);
 		count_address(&local, 1);
 		return SK_DROP;
 	}
@@ -203,7 +205,7 @@ int agility_dispatch(struct bpf_sk_lookup *ctx)
 	if (err) {
 		dm->incompatible++;
 		if (bm)
-			bm->incompatible++;
+			__sync_fetch_and_add(&bm->incompatible, 1);
 		count_address(&local, 1);
 		return SK_DROP;
 	}
