@@ -109,14 +109,14 @@ def parse_response(msg):
         "rcode": flags & 0xF, "questions": [], "answers": [],
     }
     pos = 12
-    for _ in range(qd):
+    for dummy in range(qd):
         name, pos = decode_name(msg, pos)
         if pos + 4 > len(msg):
             raise WireError("truncated question")
         qtype, qclass = struct.unpack("!HH", msg[pos:pos + 4])
         pos += 4
         out["questions"].append((name.lower(), qtype, qclass))
-    for _ in range(an):
+    for dummy in range(an):
         name, pos = decode_name(msg, pos)
         if pos + 10 > len(msg):
             raise WireError("truncated resource record")
@@ -162,7 +162,7 @@ def dns_exchange(server, port, name, qtype, protocol="udp", timeout=2.0):
     """
     qid, query = build_query(name, qtype)
     infos = socket.getaddrinfo(server, port, 0, socket.SOCK_DGRAM if protocol == "udp" else socket.SOCK_STREAM)
-    family, _, _, _, sockaddr = infos[0]
+    family, sockaddr = infos[0][0], infos[0][4]
     deadline = time.monotonic() + timeout
     if protocol == "udp":
         sock = socket.socket(family, socket.SOCK_DGRAM)
@@ -227,13 +227,14 @@ def random_addresses(prefix, count, rng=None):
         seen = set()
         while len(seen) < count:
             seen.add(rng.randrange(size))
-        offsets = sorted(seen, key=lambda _: rng.random())
+        offsets = sorted(seen)
+        rng.shuffle(offsets)
     return [str(ipaddress.ip_address(base + o)) for o in offsets]
 
 
 def random_label(rng=None, length=12):
     rng = rng or random.SystemRandom()
-    return "".join(rng.choice("abcdefghijklmnopqrstuvwxyz0123456789") for _ in range(length))
+    return "".join(rng.choice("abcdefghijklmnopqrstuvwxyz0123456789") for dummy in range(length))
 
 
 # -- the edge service -------------------------------------------------------
@@ -253,7 +254,7 @@ def _parse_json(raw):
 def probe_tcp(address, port, timeout=3.0, http=True, host=None, path="/", tls=False,
               server_name=None, validate_certs=False, ca_path=None):
     """Connect (and optionally speak HTTP/HTTPS); returns a result dict."""
-    family, stype, proto, _, sockaddr = _sockaddr(address, port, socket.SOCK_STREAM)
+    family, stype, proto, dummy, sockaddr = _sockaddr(address, port, socket.SOCK_STREAM)
     deadline = time.monotonic() + timeout
     sock = socket.socket(family, stype, proto)
     result = {"status": None, "response": None}
@@ -302,14 +303,14 @@ def probe_tcp(address, port, timeout=3.0, http=True, host=None, path="/", tls=Fa
 def probe_udp(address, port, timeout=3.0, retries=2, token=None):
     """Send the edge's 'ping' over connected UDP (so only a reply from the very
     address and port we sent to is accepted); returns a result dict."""
-    family, stype, proto, _, sockaddr = _sockaddr(address, port, socket.SOCK_DGRAM)
+    family, stype, proto, dummy, sockaddr = _sockaddr(address, port, socket.SOCK_DGRAM)
     token = token or random_label()
     sock = socket.socket(family, stype, proto)
     try:
         sock.connect(sockaddr)
         per_try = timeout / (retries + 1)
         last = None
-        for _ in range(retries + 1):
+        for dummy in range(retries + 1):
             sock.send(("ping %s" % token).encode("ascii"))
             end = time.monotonic() + per_try
             while True:

@@ -204,10 +204,10 @@ def run_queries(p):
         names = list(p["names"])
     else:
         zone = p["zone"].strip(".")
-        names = ["%s.%s" % (random_label(), zone) for _ in range(p["count"])]
+        names = ["%s.%s" % (random_label(), zone) for dummy in range(p["count"])]
     answers = []
     for name in names:
-        for _ in range(p["repeat"]):
+        for dummy in range(p["repeat"]):
             entry = {"name": name.rstrip(".") + ".", "rcode": None, "addresses": [], "ttls": [],
                      "protocol": p["protocol"], "elapsed_ms": None, "error": None}
             start = time.monotonic()
