@@ -17,8 +17,8 @@ __metaclass__ = type
 from ansible.errors import AnsibleFilterError
 
 from ansible_collections.agility.addressing.plugins.module_utils.policy import (
-    PolicyError, partition_slices as _partition_slices, pop_address as _pop_address,
-    stage_prefix as _stage_prefix,
+    PolicyError, bindings_for as _bindings_for, document_prefixes as _document_prefixes,
+    partition_slices as _partition_slices, pop_address as _pop_address, stage_prefix as _stage_prefix,
 )
 from ansible_collections.agility.addressing.plugins.module_utils.pop_policy import (
     build_pop_policy, describe,
@@ -89,6 +89,24 @@ def pop_policy(pools, pop, index=None, policies=None, zones=None, default_policy
         raise AnsibleFilterError(describe(host or pop, exc))
 
 
+def policy_prefixes(docs, which="used"):
+    """Distinct used (or announced) prefixes of one or more policy documents."""
+    if isinstance(docs, dict):
+        docs = [docs]
+    try:
+        return _document_prefixes(list(docs), which)
+    except (ValueError, KeyError, TypeError, AttributeError) as exc:
+        raise AnsibleFilterError("policy_prefixes: not a list of policy documents (%s)" % exc)
+
+
+def sk_lookup_bindings(prefixes, tcp_ports=None, udp_ports=None):
+    """Bindings for the sk_lookup_bindings module: every prefix on every port."""
+    try:
+        return _bindings_for([_prefix_text("sk_lookup_bindings", p) for p in prefixes], tcp_ports, udp_ports)
+    except (ValueError, TypeError) as exc:
+        raise AnsibleFilterError("sk_lookup_bindings: %s" % exc)
+
+
 class FilterModule(object):
     def filters(self):
         return {
@@ -96,4 +114,6 @@ class FilterModule(object):
             "pop_address": pop_address,
             "partition_slices": partition_slices,
             "pop_policy": pop_policy,
+            "policy_prefixes": policy_prefixes,
+            "sk_lookup_bindings": sk_lookup_bindings,
         }

@@ -696,3 +696,41 @@ def load_file(path):
     except (ValueError, UnicodeDecodeError) as exc:
         raise PolicyError([("(file)", "%s is not valid JSON: %s" % (path, exc))])
     return compile_policy(doc)
+
+
+# ---------------------------------------------------------------------------
+# What a PoP must route and bind for one or more policy documents
+# ---------------------------------------------------------------------------
+
+def document_prefixes(docs, which):
+    """Distinct ``which`` ('used' or 'announced') prefixes of all pools of ``docs``.
+
+    Given the current and the target document of a migration, this is the
+    union a PoP must route (announced) or bind (used) while both may be live.
+    """
+    if which not in ("used", "announced"):
+        raise ValueError("which must be 'used' or 'announced', got %r" % (which,))
+    found = set()
+    for doc in docs:
+        for pool in (doc or {}).get("pools", {}).values():
+            for family in FAMILIES:
+                if family in pool:
+                    found.add(parse_prefix(pool[family][which]))
+    return [str(n) for n in sorted(found, key=lambda n: (n.version, n))]
+
+
+def bindings_for(prefixes, tcp_ports, udp_ports):
+    """sk_lookup bindings: every prefix on every port, labelled per port.
+
+    ``tcp_ports`` and ``udp_ports`` map port (0 = any) to the label of the
+    socket that serves it.
+    """
+    out = []
+    for text in prefixes:
+        net = parse_prefix(text)
+        for protocol, ports in (("tcp", tcp_ports), ("udp", udp_ports)):
+            for port, label in sorted((int(p), l) for p, l in (ports or {}).items()):
+                if port < 0 or port > 65535:
+                    raise ValueError("port %d is out of range 0..65535" % port)
+                out.append({"protocol": protocol, "prefix": str(net), "port": port, "label": label})
+    return out
