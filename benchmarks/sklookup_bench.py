@@ -1,0 +1,350 @@
+#!/usr/bin/env python3
+"""Benchmark of the agility sk_lookup dispatcher (issue 4). Needs root; not a test.
+
+Prints, all measured in this one run:
+  1. TCP connection rate (connect + accept + close, one thread) to
+       a) a plainly bound socket in a namespace without the program (reference),
+       b) the same kind of socket with the program attached but no binding matching (SK_PASS),
+       c) a random address/port of a bound /20 redirected by the program,
+     rounds interleaved; ratio b/a and c/a.
+  2. Program cost per lookup (BPF_PROG_TEST_RUN, in-kernel average) with 1, 1,000 and 100,000
+     bindings, hit and miss; and the connection rate with 100,000 bindings.
+  3. One TCP + one UDP socket serving a /20 on 13 ports (26 bindings) vs. the naive
+     4,096 x 13 x 2 = 106,496 bound sockets: setup time and kernel memory.
+
+Each namespace is private and torn down; the state lives on a bpffs mounted for the run.
+Usage: sudo .venv/bin/python benchmarks/sklookup_bench.py [--seconds 1] [--rounds 5] [--skip-naive]
+"""
+import argparse
+import ipaddress
+import os
+import random
+import resource
+import socket
+import statistics
+import struct
+import subprocess
+import sys
+import tempfile
+import time
+
+from agility_runtime.sklookup import libbpf, maps, netns as ns, state
+from agility_runtime.sklookup.build import object_path
+from agility_runtime.sklookup.dispatcher import Dispatcher
+from agility_runtime.sklookup.model import Binding
+
+PREFIX = "198.18.0.0/20"
+WIDE = "198.18.0.0/15"
+PORTS13 = [53, 80, 443, 853, 2052, 2053, 2082, 2083, 2086, 2087, 2095, 8080, 8443]
+LINGER0 = struct.pack("ii", 1, 0)
+
+
+def sh(cmd):
+    subprocess.run(cmd, shell=True, check=True)
+
+
+def new_netns(routes=()):
+    ns.unshare()
+    sh("ip link set lo up")
+    for r in routes:
+        sh("ip route add local %s dev lo" % r)
+    return ns.open_current()
+
+
+def listener(addr="127.0.0.1", port=0, typ=socket.SOCK_STREAM):
+    s = socket.socket(socket.AF_INET, typ)
+    s.bind((addr, port))
+    if typ == socket.SOCK_STREAM:
+        s.listen(4096)
+    return s
+
+
+def conn_rate(seconds, target, lst):
+    """Connections per second, sequential: connect, accept, RST-close both (no TIME_WAIT)."""
+    n = 0
+    deadline = time.perf_counter() + seconds
+    start = time.perf_counter()
+    while True:
+        c = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        c.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, LINGER0)
+        c.connect(target())
+        a, _ = lst.accept()
+        a.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, LINGER0)
+        a.close()
+        c.close()
+        n += 1
+        if n % 64 == 0 and time.perf_counter() >= deadline:
+            break
+    return n / (time.perf_counter() - start)
+
+
+def sk_lookup_ctx(addr, port, proto=socket.IPPROTO_TCP):
+    """struct bpf_sk_lookup (72 bytes) for BPF_PROG_TEST_RUN."""
+    ctx = bytearray(72)
+    struct.pack_into("=II", ctx, 8, socket.AF_INET, proto)
+    ctx[16:20] = socket.inet_aton("192.0.2.1")
+    struct.pack_into("!H", ctx, 36, 40000)
+    ctx[40:44] = socket.inet_aton(addr)
+    struct.pack_into("=I", ctx, 60, port)
+    return bytes(ctx)
+
+
+def lookup_ns(prog_fd, queries, repeat):
+    """Average in-kernel ns per program run over the queries."""
+    out = []
+    for addr, port in queries:
+        ret, dur = libbpf.prog_test_run(prog_fd, sk_lookup_ctx(addr, port), repeat)
+        out.append(dur)
+    return statistics.mean(out), ret
+
+
+def fill_bindings(d, n, rng):
+    """Add n-1 random TCP bindings (prefixes /20../32 inside 198.18.0.0/15, random or any port)
+    straight into the map (the CLI path is timed separately)."""
+    dest_id = d._dest_get("bench", socket.AF_INET, socket.IPPROTO_TCP, create=True)[0]
+    fd = d._fd("ag_bindings")
+    base = int(ipaddress.ip_address("198.18.0.0"))
+    added, bid = 0, 10
+    t0 = time.perf_counter()
+    while added < n - 1:
+        plen = rng.randrange(20, 33)
+        host = base + rng.randrange(0, 2 ** 17)
+        net = ipaddress.ip_network((host >> (32 - plen) << (32 - plen), plen))
+        if net.subnet_of(ipaddress.ip_network(PREFIX)) and plen == 20:
+            continue
+        port = rng.choice([0, rng.randrange(1, 65536)])
+        key = maps.pack_bind_key(socket.IPPROTO_TCP, port, net)
+        libbpf.map_update(fd, key, maps.pack_bind_val(dest_id, bid, 96 + plen))
+        bid += 1
+        added += 1
+    return time.perf_counter() - t0
+
+
+def slab_kb():
+    with open("/proc/meminfo") as f:
+        for line in f:
+            if line.startswith("Slab:"):
+                return int(line.split()[1])
+    return 0
+
+
+def map_memlock(paths):
+    """Sum of memlock (kernel-reported map/program memory) over the pinned objects."""
+    total = 0
+    for name in maps.MAP_NAMES + ("prog",):
+        fd = libbpf.obj_get(paths.pin(name))
+        try:
+            with open("/proc/self/fdinfo/%d" % fd) as f:
+                for line in f:
+                    if line.startswith("memlock:"):
+                        total += int(line.split()[1])
+        finally:
+            os.close(fd)
+    return total
+
+
+def section_rates(args, bpffs, orig, rng):
+    print("== 1. TCP connection rate (one thread, %d rounds x %.1fs, interleaved, median) ==" % (args.rounds, args.seconds))
+    plain_ns = new_netns()
+    plain = listener()
+    plain_t = ("127.0.0.1", plain.getsockname()[1])
+    ns.setns(orig)
+    disp_ns = new_netns([WIDE])
+    paths, _ = state.load(object_path(), bpffs)
+    web = listener()
+    pass_l = listener()
+    pass_t = ("127.0.0.1", pass_l.getsockname()[1])
+    with Dispatcher(bpffs, write=True) as d:
+        d.bind(Binding("tcp", PREFIX, 0, "bench"))
+        d.register("bench", web.fileno(), socket.AF_INET, socket.IPPROTO_TCP)
+    net = ipaddress.ip_network(PREFIX)
+
+    def bound_target():
+        return (str(net.network_address + rng.randrange(1, 4095)), rng.randrange(1024, 65535))
+
+    cases = [("plain socket, no program", plain_ns, lambda: plain_t, plain),
+             ("program attached, no binding matches", disp_ns, lambda: pass_t, pass_l),
+             ("bound /20, random addr:port, redirected", disp_ns, bound_target, web)]
+    results = {c[0]: [] for c in cases}
+    for name, fd, tgt, lst in cases:  # warm-up
+        ns.setns(fd)
+        conn_rate(0.2, tgt, lst)
+    for _ in range(args.rounds):
+        for name, fd, tgt, lst in cases:
+            ns.setns(fd)
+            results[name].append(conn_rate(args.seconds, tgt, lst))
+    ref = statistics.median(results[cases[0][0]])
+    for name, _fd, _t, _l in cases:
+        med = statistics.median(results[name])
+        print("  %-42s %9.0f conn/s  (min %.0f, max %.0f)  ratio %.3f" % (
+            name, med, min(results[name]), max(results[name]), med / ref))
+    return plain_ns, disp_ns, paths, web, plain, pass_l
+
+
+def section_lookup(args, bpffs, disp_ns, web, rng):
+    print("== 2. Program cost per lookup (BPF_PROG_TEST_RUN, %d repeats x 8 queries) ==" % args.repeat)
+    ns.setns(disp_ns)
+    pinned = state.Pinned(state.Paths(bpffs))
+    prog_fd = pinned["prog"]
+    net = ipaddress.ip_network(PREFIX)
+    hits = [(str(net.network_address + rng.randrange(1, 4095)), rng.randrange(1024, 65535)) for _ in range(8)]
+    misses = [("203.0.113.%d" % rng.randrange(1, 255), rng.randrange(1024, 65535)) for _ in range(8)]
+    total = 1
+    with Dispatcher(bpffs, write=True) as d:
+        for n in (1, 1000, args.max_bindings):
+            if n > total:
+                secs = fill_bindings(d, n - total + 1, rng)
+                total = n
+                extra = "  (map fill %.1fs, %.0f inserts/s)" % (secs, (n - 1) / secs) if n > 1000 else ""
+            else:
+                extra = ""
+            h, ret = lookup_ns(prog_fd, hits, args.repeat)
+            m, _ = lookup_ns(prog_fd, misses, args.repeat)
+            print("  %7d bindings: hit %6.1f ns/lookup (verdict %d), miss %6.1f ns/lookup%s" % (n, h, ret, m, extra))
+    rate = conn_rate(args.seconds, lambda: (str(net.network_address + rng.randrange(1, 4095)),
+                                            rng.randrange(1024, 65535)), web)
+    print("  connection rate with %d bindings: %.0f conn/s" % (total, rate))
+    pinned.close()
+
+
+def section_cli(bpffs, orig, rng):
+    ns.setns(orig)
+    fd = new_netns()
+    state.load(object_path(), bpffs)
+    bs = []
+    base = int(ipaddress.ip_address("198.18.0.0"))
+    for i in range(1000):
+        bs.append(Binding("tcp", ipaddress.ip_network((base + i * 16, 28)), 0, "l%d" % (i % 10)))
+    with Dispatcher(bpffs, write=True) as d:
+        t0 = time.perf_counter()
+        d.replace(bs)
+        t1 = time.perf_counter()
+    print("  replace() of an empty set with 1,000 bindings through the library: %.2fs" % (t1 - t0))
+    state.unload(bpffs)
+    ns.setns(orig)
+    os.close(fd)
+
+
+def section_naive(args, bpffs, orig):
+    print("== 3. A /20 on 13 ports, TCP+UDP: 2 sockets + 26 bindings vs. 106,496 sockets ==")
+    ns.setns(orig)
+    fd = new_netns([PREFIX])
+    net = ipaddress.ip_network(PREFIX)
+    # Dispatcher way.
+    slab0 = slab_kb()
+    t0 = time.perf_counter()
+    paths, _ = state.load(object_path(), bpffs)
+    t_s, u_s = listener(), listener(typ=socket.SOCK_DGRAM)
+    with Dispatcher(bpffs, write=True) as d:
+        d.replace([Binding(p, PREFIX, port, "svc-" + p) for p in ("tcp", "udp") for port in PORTS13])
+        d.register("svc-tcp", t_s.fileno(), socket.AF_INET, socket.IPPROTO_TCP)
+        d.register("svc-udp", u_s.fileno(), socket.AF_INET, socket.IPPROTO_UDP)
+    t1 = time.perf_counter()
+    mem = map_memlock(paths)
+    print("  dispatcher: 2 sockets, 26 bindings, set up (load+attach+bind+register) in %.3fs;"
+          " BPF memlock of maps+prog %.1f MiB (fixed, sized for 131,072 bindings); slab delta %+d KiB"
+          % (t1 - t0, mem / 2 ** 20, slab_kb() - slab0))
+    state.unload(bpffs)
+    t_s.close()
+    u_s.close()
+    if args.skip_naive:
+        ns.setns(orig)
+        os.close(fd)
+        return
+    full = 4096 * 13 * 2
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    per_proc = max(26, min(full, hard - 200))
+    per_proc -= per_proc % 26
+    resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+    addrs = [str(net.network_address + off) for off in range(net.num_addresses)]
+    chunk = per_proc // 26
+    slices = [addrs[i:i + chunk] for i in range(0, len(addrs), chunk)]
+    print("  naive: %d sockets over %d processes (RLIMIT_NOFILE %d)" % (full, len(slices), hard))
+    slab0 = slab_kb()
+    t0 = time.perf_counter()
+    children = []
+    for sl in slices:
+        r_ready, w_ready = os.pipe()
+        r_go, w_go = os.pipe()
+        pid = os.fork()
+        if pid == 0:  # child: bind its slice, report, wait until told to exit
+            os.close(r_ready)
+            os.close(w_go)
+            socks = []
+            c0 = time.perf_counter()
+            for a in sl:
+                for port in PORTS13:
+                    s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+                    s.bind((a, port))
+                    s.listen(128)
+                    socks.append(s)
+                    u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+                    u.bind((a, port))
+                    socks.append(u)
+            os.write(w_ready, ("%d %f\n" % (len(socks), time.perf_counter() - c0)).encode())
+            os.read(r_go, 1)
+            os._exit(0)
+        os.close(w_ready)
+        os.close(r_go)
+        children.append((pid, r_ready, w_go))
+    total, busy = 0, 0.0
+    for pid, r_ready, w_go in children:
+        n, secs = os.read(r_ready, 100).decode().split()
+        total += int(n)
+        busy += float(secs)
+    t1 = time.perf_counter()
+    time.sleep(0.2)
+    delta = slab_kb() - slab0
+    print("  naive: %d sockets bound in %.2fs wall (%.2fs summed over processes); slab delta %+d KiB"
+          " (%.0f MiB, ~%.0f bytes/socket)" % (total, t1 - t0, busy, delta, delta / 1024.0, delta * 1024.0 / total))
+    t2 = time.perf_counter()
+    for pid, r_ready, w_go in children:
+        os.close(w_go)
+        os.close(r_ready)
+    for pid, _r, _w in children:
+        os.waitpid(pid, 0)
+    print("  naive: tearing them down took %.2fs" % (time.perf_counter() - t2))
+    ns.setns(orig)
+    os.close(fd)
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--seconds", type=float, default=1.0, help="length of one rate measurement")
+    ap.add_argument("--rounds", type=int, default=5)
+    ap.add_argument("--repeat", type=int, default=200000, help="BPF_PROG_TEST_RUN repeats per query")
+    ap.add_argument("--max-bindings", type=int, default=100000)
+    ap.add_argument("--skip-naive", action="store_true")
+    ap.add_argument("--seed", type=int, default=4)
+    args = ap.parse_args()
+    if os.geteuid() != 0:
+        print("needs root", file=sys.stderr)
+        return 1
+    rng = random.Random(args.seed)
+    bpffs = tempfile.mkdtemp(prefix="agility-bench-bpffs-")
+    sh("mount -t bpf bpf %s" % bpffs)
+    orig = ns.open_current()
+    t0 = time.time()
+    try:
+        print("kernel %s, %d CPUs, python %s" % (os.uname().release, os.cpu_count(), sys.version.split()[0]))
+        plain_ns, disp_ns, paths, web, plain, pass_l = section_rates(args, bpffs, orig, rng)
+        section_lookup(args, bpffs, disp_ns, web, rng)
+        ns.setns(disp_ns)
+        state.unload(bpffs)
+        for s in (web, plain, pass_l):
+            s.close()
+        ns.setns(orig)
+        os.close(plain_ns)
+        os.close(disp_ns)
+        section_cli(bpffs, orig, rng)
+        section_naive(args, bpffs, orig)
+    finally:
+        ns.setns(orig)
+        subprocess.run(["umount", bpffs])
+        os.rmdir(bpffs)
+    print("total %.1fs" % (time.time() - t0))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
