@@ -152,12 +152,11 @@ def respond(state, data, peer, local, stats, udp_max, tcp=False):
         pol, scope = match_policy(state, _QTYPE_TEXT[qtype], zd, client, loc)
         fa = state.fast_answer(pol, _QTYPE_TEXT[qtype]) if pol is not None else None
         if fa is not None:
-            rrset = dns.rrset.RRset(qname, dns.rdataclass.IN, qtype)
-            rrset.update_ttl(fa.ttl)
-            for sel in fa.selectors:
+            for sel in fa.selectors:  # one rrset per address keeps the pool order on the wire
                 packed = sel.pick(lname)
-                rrset.add(dns.rdata.from_wire(dns.rdataclass.IN, qtype, packed, 0, len(packed)))
-            resp.answer.append(rrset)
+                rrset = dns.rrset.RRset(qname, dns.rdataclass.IN, qtype)
+                rrset.add(dns.rdata.from_wire(dns.rdataclass.IN, qtype, packed, 0, len(packed)), fa.ttl)
+                resp.answer.append(rrset)
             policy_name = pol.name
             for p in fa.prefixes:
                 stats.answers[p] += 1

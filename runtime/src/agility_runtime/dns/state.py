@@ -110,7 +110,9 @@ class ZoneData:
         self.delegations = frozenset(o for o, t in self.static.items() if dns.rdatatype.NS in t)
         self.addr_owners = frozenset(o for o, t in self.static.items()
                                      if dns.rdatatype.A in t or dns.rdatatype.AAAA in t)
-        self.static_wire = frozenset(name_wire(o) for o in self.static)
+        # names where A/AAAA are not the policy's to answer (static address, CNAME, cut)
+        shadow = (dns.rdatatype.A, dns.rdatatype.AAAA, dns.rdatatype.CNAME, dns.rdatatype.NS)
+        self.static_wire = frozenset(name_wire(o) for o, t in self.static.items() if any(k in t for k in shadow))
         self.deleg_wire = frozenset(name_wire(o) for o in self.delegations)
         self.hostnames_wire = frozenset(name_wire(dns.name.from_text(h)) for h in zone.hostnames)
         self.wildcard = zone.wildcard
