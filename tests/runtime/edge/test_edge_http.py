@@ -5,7 +5,7 @@ import time
 
 import pytest
 
-from conftest import free_port, http_get, udp_ping
+from edge_helpers import edge_factory, free_port, http_get, udp_ping  # noqa: F401
 
 
 @pytest.mark.parametrize("host,hostname,path", [
@@ -147,7 +147,7 @@ def test_udp_ping_v4_v6_and_garbage_ignored(edge_factory):
 ])
 def test_bad_command_lines_exit_2(args, needle):
     import subprocess
-    from conftest import EDGE
+    from edge_helpers import EDGE
     r = subprocess.run(EDGE + ["--pop", "x"] + args, capture_output=True, text=True, timeout=20)
     assert r.returncode == 2
     assert needle in r.stderr

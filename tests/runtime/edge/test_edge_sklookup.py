@@ -15,8 +15,8 @@ import tempfile
 
 import pytest
 
-from conftest import Edge, free_port, needs_root, udp_ping
-from netns import NetNS
+from edge_helpers import Edge, free_port, needs_root, udp_ping
+from edge_netns import NetNS
 from test_edge_tls_activation import _spawn_activated
 
 pytestmark = [needs_root, pytest.mark.root, pytest.mark.slow]
@@ -62,7 +62,7 @@ def _sockets(port):
 
 
 def _http(addr, port):
-    from conftest import http_get
+    from edge_helpers import http_get
     return http_get(addr, port, hostname="pool.example.com")
 
 

@@ -11,7 +11,7 @@ import time
 
 import pytest
 
-from conftest import EDGE, Edge, free_port, http_get, udp_ping
+from edge_helpers import EDGE, Edge, edge_factory, free_port, http_get, udp_ping  # noqa: F401
 
 
 @pytest.fixture(scope="module")

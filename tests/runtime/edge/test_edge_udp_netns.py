@@ -13,8 +13,8 @@ import time
 
 import pytest
 
-from conftest import free_port, needs_root, udp_ping
-from netns import NetNS
+from edge_helpers import edge_factory, free_port, needs_root, udp_ping  # noqa: F401
+from edge_netns import NetNS
 
 pytestmark = [needs_root, pytest.mark.root]
 
