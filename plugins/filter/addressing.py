@@ -80,11 +80,12 @@ def partition_slices(services, slices):
 
 
 def pop_policy(pools, pop, index=None, policies=None, zones=None, default_policy=None,
-               stages=None, revision=None, host=None):
+               stages=None, revision=None, host=None, pool_overrides=None):
     """The validated policy document of one PoP, from inventory variables."""
     try:
         return build_pop_policy(pools, pop, index=index, policies=policies, zones=zones,
-                                default_policy=default_policy, stages=stages, revision=revision)
+                                default_policy=default_policy, stages=stages, revision=revision,
+                                pool_overrides=pool_overrides)
     except PolicyError as exc:
         raise AnsibleFilterError(describe(host or pop, exc))
 

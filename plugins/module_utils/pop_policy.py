@@ -75,9 +75,22 @@ def resolve_pool(name, pool, stage=None):
 
 
 def build_pop_policy(pools, pop, index=None, policies=None, zones=None, default_policy=None,
-                     stages=None, revision=None):
-    """The validated policy document of one PoP; raises ``PolicyError``."""
+                     stages=None, revision=None, pool_overrides=None):
+    """The validated policy document of one PoP; raises ``PolicyError``.
+
+    ``stages`` maps pool name to a stage that overrides the pool's own;
+    ``pool_overrides`` maps policy name to the pool it uses instead of its
+    own (moving a policy to another prefix entirely, e.g. in an incident).
+    """
     problems = []
+    policies = copy.deepcopy(policies or [])
+    pool_overrides = pool_overrides or {}
+    names = [p.get("name") for p in policies if isinstance(p, dict)]
+    for unknown in sorted(set(pool_overrides) - set(names)):
+        problems.append(("pool_overrides.%s" % unknown, "names no policy"))
+    for pol in policies:
+        if isinstance(pol, dict) and pol.get("name") in pool_overrides:
+            pol["pool"] = pool_overrides[pol["name"]]
     resolved = {}
     stages = stages or {}
     if not isinstance(pools, dict) or not pools:
@@ -96,7 +109,7 @@ def build_pop_policy(pools, pop, index=None, policies=None, zones=None, default_
         "version": VERSION,
         "pop": {"name": pop},
         "pools": resolved,
-        "policies": copy.deepcopy(policies or []),
+        "policies": policies,
         "zones": copy.deepcopy(zones or {}),
     }
     if index is not None:
