@@ -8,7 +8,7 @@ from hypothesis import given, settings, strategies as st
 from agility_runtime import policy
 from agility_runtime.dns import fastpath, handler, slowpath, state as statemod, stats as statsmod
 
-from conftest import policy_doc
+from dns_helpers import policy_doc
 
 import json
 

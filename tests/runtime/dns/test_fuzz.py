@@ -11,7 +11,7 @@ from hypothesis import HealthCheck, given, settings, strategies as st
 
 from agility_runtime.dns import handler, state as statemod, stats as statsmod
 
-from conftest import policy_doc, query
+from dns_helpers import policy_doc, query
 
 STATE = statemod.from_bytes(json.dumps(policy_doc()).encode())
 GOOD = dns.message.make_query("www.example.com", "A").to_wire()

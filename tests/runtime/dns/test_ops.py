@@ -18,7 +18,7 @@ import dns.query
 import dns.rcode
 import pytest
 
-from conftest import AGILITY_DNS, free_port, policy_doc, query, write_doc
+from dns_helpers import AGILITY_DNS, free_port, policy_doc, query, write_doc
 
 
 def run(*args, **kw):

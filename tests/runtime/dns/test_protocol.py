@@ -14,7 +14,7 @@ import dns.rcode
 import dns.rdatatype
 import pytest
 
-from conftest import query
+from dns_helpers import query
 
 
 def addrs(resp, rdtype="A"):
