@@ -50,7 +50,7 @@ class Edge(object):
         if expect_listeners is None:
             expect_listeners = sum(1 for a in args if a == "--listen") + ("--health" in args)
         deadline = time.monotonic() + 15
-        while self.count("INFO listening") < expect_listeners:
+        while self.count("INFO listening", wait=0) < expect_listeners:
             if self.proc.poll() is not None:
                 time.sleep(0.2)
                 raise RuntimeError("agility-edge exited %s: %s" % (self.proc.returncode, self.text()))
@@ -63,8 +63,15 @@ class Edge(object):
         for raw in self.proc.stderr:
             self.lines.append(raw.decode("utf-8", "replace").rstrip("\n"))
 
-    def count(self, needle):
-        return sum(1 for l in list(self.lines) if needle in l)
+    def count(self, needle, at_least=1, wait=3.0):
+        """Lines containing ``needle``; waits up to ``wait`` s for ``at_least`` of them
+        (the log line of an event may land just after the client saw the event)."""
+        deadline = time.monotonic() + wait
+        while True:
+            found = sum(1 for line in list(self.lines) if needle in line)
+            if found >= at_least or time.monotonic() >= deadline:
+                return found
+            time.sleep(0.05)
 
     def text(self):
         return "\n".join(self.lines)

@@ -134,7 +134,7 @@ def test_udp_ping_v4_v6_and_garbage_ignored(edge_factory):
         s.sendto(junk, ("127.0.0.1", port))
     s.close()
     time.sleep(0.3)
-    assert edge.count("ignored datagram") == 4
+    assert edge.count("ignored datagram", at_least=4) == 4
     assert udp_ping("127.0.0.1", port)[0]["pop"] == "u"
 
 

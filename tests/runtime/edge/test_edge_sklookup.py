@@ -96,7 +96,7 @@ def test_prefix_any_port_reaches_edge_and_udp_replies_from_destination(bpffs, tm
             assert reply_from[:2] == (addr, dport)
             fmt = "[%s]:%d" if ":" in addr else "%s:%d"
             assert doc["local"] == fmt % (addr, dport)
-        assert edge.count("WARNING") == 0, edge.text()
+        assert edge.count("WARNING", wait=0) == 0, edge.text()
     finally:
         if edge is not None:
             edge.stop()
