@@ -1,5 +1,5 @@
 #!/bin/bash
-# Build the lab guest image (the "recipe": this file + packages.txt + the lab's SSH key).
+# Build the lab guest image (the "recipe": this file + packages.txt + guest/* + the lab's SSH key).
 # Usage: build-image.sh OUTDIR PUBKEY_FILE MIRROR
 # Writes OUTDIR/base.qcow2, OUTDIR/vmlinuz, OUTDIR/initrd.img. Needs root; no loop mounts.
 set -euo pipefail
@@ -32,6 +32,11 @@ PasswordAuthentication no
 KbdInteractiveAuthentication no
 UseDNS no
 CONF
+
+# Static addresses from ip= on the kernel command line (see guest/lab-net).
+install -m 755 "$here/guest/lab-net" "$root/usr/local/sbin/lab-net"
+install -m 644 "$here/guest/lab-net.service" "$root/etc/systemd/system/lab-net.service"
+ln -sf /etc/systemd/system/lab-net.service "$root/etc/systemd/system/multi-user.target.wants/lab-net.service"
 
 # Nothing periodic or waiting on a network that does not exist.
 for u in apt-daily.timer apt-daily-upgrade.timer apt-daily.service apt-daily-upgrade.service \

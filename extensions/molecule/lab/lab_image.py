@@ -9,7 +9,8 @@ import time
 
 from lab_common import IMAGES_DIR, LAB_DIR, SSH_DIR, SSH_KEY, lock, log, require_root, run
 
-RECIPE = [os.path.join(LAB_DIR, "build-image.sh"), os.path.join(LAB_DIR, "packages.txt")]
+RECIPE = [os.path.join(LAB_DIR, "build-image.sh"), os.path.join(LAB_DIR, "packages.txt")] + sorted(
+    glob.glob(os.path.join(LAB_DIR, "guest", "*")))
 HOST_TOOLS = {  # binary -> Debian package
     "debootstrap": "debootstrap",
     "mkfs.ext4": "e2fsprogs",
