@@ -1,4 +1,4 @@
-#!/bin/bash
+#!/usr/bin/env bash
 # Build the lab guest image (the "recipe": this file + packages.txt + guest/* + the lab's SSH key).
 # Usage: build-image.sh OUTDIR PUBKEY_FILE MIRROR
 # Writes OUTDIR/base.qcow2, OUTDIR/vmlinuz, OUTDIR/initrd.img. Needs root; no loop mounts.

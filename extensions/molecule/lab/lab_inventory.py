@@ -18,8 +18,8 @@ def _python():
 
 
 def proxy_command():
-    return "%s netns exec %s %s %s %%h %%p" % (shutil.which("ip") or "ip", NS, _python(),
-                                              os.path.join(LAB_DIR, "nsproxy.py"))
+    ip = shutil.which("ip") or "ip"
+    return "%s netns exec %s %s %s %%h %%p" % (ip, NS, _python(), os.path.join(LAB_DIR, "nsproxy.py"))
 
 
 def write_ssh_config(n):

@@ -6,7 +6,7 @@ import sys
 import threading
 import time
 
-from lab_common import (CACHE, GUEST_IFACE, GW4, GW6, LAB_DIR, LINK4, LINK6, NS, RUN_DIR, SSH_CONFIG,
+from lab_common import (CACHE, GUEST_IFACE, GW4, GW6, LAB_DIR, LINK4, LINK6, RUN_DIR, SSH_CONFIG,
                         VM_MEM_MIB, log, ns_run, pop_addrs, pop_name, run)
 
 ACCEL_FILE = os.path.join(CACHE, "accel")
@@ -52,7 +52,7 @@ def accel(image):
                             "-nodefaults", "-display", "none", "-no-reboot", "-serial", "file:" + serial,
                             "-kernel", image["vmlinuz"],
                             "-append", "console=ttyS0 panic=-1 root=/dev/nonexistent"],
-                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, timeout=20)
+                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, timeout=20, check=False)
             with open(serial, errors="replace") as fh:
                 if "Kernel panic" in fh.read():
                     result = "kvm"
@@ -104,7 +104,7 @@ def stop(name):
     pid = pid_of(name)
     if pid:
         os.kill(pid, signal.SIGTERM)
-        for _ in range(50):
+        for dummy in range(50):
             if not pid_of(name):
                 break
             time.sleep(0.1)
@@ -126,7 +126,8 @@ def running():
 def ssh_ok(name):
     """True when `ssh NAME true` works through the namespace (sshd up, key accepted)."""
     res = subprocess.run(["ssh", "-F", SSH_CONFIG, "-o", "ConnectTimeout=5", "-o", "BatchMode=yes",
-                          name, "true"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, timeout=30)
+                          name, "true"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, timeout=30,
+                         check=False)
     return res.returncode == 0
 
 
