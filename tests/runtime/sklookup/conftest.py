@@ -133,7 +133,9 @@ class Lab(object):
         return str(net.network_address + off)
 
     def random_port(self):
-        return self.rng.randrange(1024, 65535)
+        # Below the ephemeral range: the client's source address is in the prefix too, and
+        # source port == destination port would be a TCP self-connect, not a lookup.
+        return self.rng.randrange(1024, 32768)
 
     def close(self):
         for s in self.sockets:
