@@ -265,9 +265,10 @@ class Client(object):
         sh("ip", "netns", "del", self.ns, check=False)
 
     # -- traffic (runs inside the namespace) -----------------------------------
-    def resolve(self, name, honour_ttl=True):
+    def resolve(self, name, honour_ttl=True, resolver=0):
+        """A stub resolver ``resolver`` (each has its own cache) asks the home PoP's DNS."""
         now = time.monotonic()
-        hit = self.cache.get(name)
+        hit = self.cache.get((resolver, name))
         if honour_ttl and hit and hit[1] > now:
             return hit[0]
         q = dns.message.make_query(name, "A")
@@ -277,7 +278,7 @@ class Client(object):
             raise RuntimeError("no A for %s: %s" % (name, resp))
         addr = addrs[0].address
         ttl = resp.answer[0].ttl
-        self.cache[name] = (addr, now + ttl)
+        self.cache[(resolver, name)] = (addr, now + ttl)
         return addr
 
     def _run(self, fn, *args):
@@ -308,6 +309,22 @@ class Client(object):
                 if pause:
                     time.sleep(pause)
             return out
+        return self._run(go)
+
+    def udp_requests(self, names, resolvers=1, seed=0):
+        """One datagram per name to the address DNS gave for it; each request comes from one of
+        ``resolvers`` stub resolvers (chosen at random), each caching answers for their TTL."""
+        rng = random.Random(seed)
+
+        def go():
+            s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+            try:
+                for i, name in enumerate(names):
+                    addr = self.resolve(name, True, rng.randrange(resolvers))
+                    s.sendto(b"ping %d" % i, (addr, 8080))
+            finally:
+                s.close()
+            return len(names)
         return self._run(go)
 
     def udp_flood(self, target, count, duration):
