@@ -85,7 +85,7 @@ drops:
   type: dict
   sample: {"198.18.16.0": 0}
 total_hits:
-  description: Sum of O(addresses) values.
+  description: Sum of RV(addresses) values.
   returned: always
   type: int
 dns_answers:
@@ -98,7 +98,7 @@ dns_policy_digest:
   returned: when O(dns_metrics_url) is set and the responder reports one
   type: str
 summary:
-  description: Load summary over O(addresses) (sorted series, max/min ratio, Gini, spread).
+  description: Load summary over RV(addresses) (sorted series, max/min ratio, Gini, spread).
   returned: always
   type: dict
 timestamp:

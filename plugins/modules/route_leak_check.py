@@ -20,8 +20,8 @@ description:
     a threshold, naming the PoP where it arrived, the PoP whose address it is, and the address.
   - With O(baseline) (the counters read one detection interval earlier) only the traffic of
     the interval counts; otherwise the cumulative counters are judged.
-  - A pure computation over its inputs; run it once, on the controller
-    (C(delegate_to: localhost), C(run_once: true)). It never changes anything.
+  - "A pure computation over its inputs; run it once, on the controller
+    (C(delegate_to: localhost), C(run_once: true)). It never changes anything."
 extends_documentation_fragment:
   - agility.addressing.attributes
 attributes:
@@ -56,10 +56,10 @@ options:
     type: bool
     default: false
 notes:
-  - Why a module and not a filter: the check has a documented, structured result (leaks,
+  - "Why a module and not a filter: the check has a documented, structured result (leaks,
     per-PoP shares, unowned addresses) and an optional failure naming the leak; modules give
     both with argument validation and C(RETURN) docs, and are unit-tested with the same harness
-    as the other modules.
+    as the other modules."
   - Some foreign traffic is normal (resolvers far from their clients, paper §6 "Measurement
     Opportunities"); tune O(threshold) to the fleet's baseline.
 """
