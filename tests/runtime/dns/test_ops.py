@@ -22,7 +22,7 @@ from dns_helpers import AGILITY_DNS, free_port, policy_doc, query, write_doc
 
 
 def run(*args, **kw):
-    return subprocess.run([AGILITY_DNS] + list(args), capture_output=True, text=True, timeout=30, **kw)
+    return subprocess.run([AGILITY_DNS] + list(args), capture_output=True, text=True, timeout=30, check=False, **kw)
 
 
 def bad_rdata_doc():
@@ -182,7 +182,7 @@ def test_structured_logs(make_server):
 def test_dig(server):
     def dig(*args):
         return subprocess.run(["dig", "-p", str(server.port)] + list(args), capture_output=True, text=True,
-                              timeout=10).stdout
+                              timeout=10, check=False).stdout
     out = dig("@127.0.0.1", "+short", "www.example.com", "A")
     assert re.fullmatch(r"198\.18\.(1[6-9]|2\d|3[01])\.\d+\n", out)
     out = dig("@::1", "+short", "+tcp", "www.example.com", "AAAA")
@@ -317,7 +317,7 @@ def test_reply_source_is_query_destination_and_local_policy(tmp_path):
     script = tmp_path / "ns.py"
     script.write_text(NETNS_SCRIPT)
     r = subprocess.run(["unshare", "--net", sys.executable, str(script), AGILITY_DNS, policy_path, "5300"],
-                       capture_output=True, text=True, timeout=60)
+                       capture_output=True, text=True, timeout=60, check=False)
     if r.returncode != 0 and "unshare" in r.stderr:
         pytest.skip("unshare failed: %s" % r.stderr)
     out = json.loads(r.stdout)

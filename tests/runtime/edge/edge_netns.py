@@ -49,4 +49,4 @@ class NetNS(object):
         return box["value"]
 
     def delete(self):
-        subprocess.run(["ip", "netns", "del", self.name], capture_output=True)
+        subprocess.run(["ip", "netns", "del", self.name], capture_output=True, check=False)

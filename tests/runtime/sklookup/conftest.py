@@ -33,12 +33,12 @@ def bpffs():
     if not _have_root():
         pytest.skip("needs root and iproute2")
     d = tempfile.mkdtemp(prefix="agility-bpffs-")
-    r = subprocess.run(["mount", "-t", "bpf", "bpf", d], stderr=subprocess.PIPE)
+    r = subprocess.run(["mount", "-t", "bpf", "bpf", d], stderr=subprocess.PIPE, check=False)
     if r.returncode != 0:
         os.rmdir(d)
         pytest.skip("cannot mount bpffs: %s" % r.stderr.decode().strip())
     yield d
-    subprocess.run(["umount", d])
+    subprocess.run(["umount", d], check=False)
     os.rmdir(d)
 
 
@@ -75,7 +75,7 @@ class Lab(object):
         env.update(kw.pop("env", {}))
         proc = subprocess.run(CLI + ["--bpffs", self.bpffs] + [str(a) for a in args],
                               stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                              universal_newlines=True, env=env, timeout=60, **kw)
+                              universal_newlines=True, env=env, timeout=60, check=False, **kw)
         return Result(proc)
 
     def ok(self, *args, **kw):
@@ -122,7 +122,7 @@ class Lab(object):
         e = dict(os.environ)
         e.update(env)
         proc = subprocess.run(cmd, pass_fds=[s.fileno() for s in socks], env=e, stdout=subprocess.PIPE,
-                              stderr=subprocess.PIPE, universal_newlines=True, timeout=60)
+                              stderr=subprocess.PIPE, universal_newlines=True, timeout=60, check=False)
         return Result(proc)
 
     def random_host(self, prefix):
@@ -144,13 +144,13 @@ class Lab(object):
 
 def which(candidates, timeout=2.0):
     """Index of the socket that got the connection/datagram (None if none)."""
-    r, _, _ = select.select(candidates, [], [], timeout)
+    r, w, x = select.select(candidates, [], [], timeout)
     if not r:
         return None
     s = r[0]
     idx = candidates.index(s)
     if s.type == socket.SOCK_STREAM:
-        conn, _ = s.accept()
+        conn, peer = s.accept()
         conn.close()
     else:
         s.recvfrom(2048)

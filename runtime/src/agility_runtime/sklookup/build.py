@@ -29,7 +29,7 @@ def compile_object(out, source=SOURCE, clang=None):
     if os.path.isdir(INCLUDE):
         cmd += ["-I", INCLUDE]
     cmd += ["-c", source, "-o", tmp]
-    proc = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, universal_newlines=True)
+    proc = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, universal_newlines=True, check=False)
     if proc.returncode != 0:
         raise Error("clang failed: %s" % proc.stdout.strip().splitlines()[-1:])
     os.replace(tmp, out)
