@@ -254,7 +254,7 @@ class Supervisor:
         while not self.stopping:
             fds = [rfd] + [s.ctrl for s in self.slots if s.ctrl is not None]
             try:
-                readable, _, _ = select.select(fds, [], [], 1.0)
+                readable, writable, errored = select.select(fds, [], [], 1.0)
             except InterruptedError:
                 readable = []
             for r in readable:
@@ -286,7 +286,7 @@ class Supervisor:
         for slot in self.slots:
             while slot.pid:
                 try:
-                    pid, _ = os.waitpid(slot.pid, os.WNOHANG)
+                    pid, status = os.waitpid(slot.pid, os.WNOHANG)
                 except ChildProcessError:
                     pid = slot.pid
                 if pid:

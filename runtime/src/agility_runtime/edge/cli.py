@@ -18,7 +18,7 @@ from .sockets import Listener, activated_listeners, make_listener, parse_listen
 
 
 def build_parser():
-    p = argparse.ArgumentParser(prog="agility-edge", description=__doc__.split("\n\n")[0])
+    p = argparse.ArgumentParser(prog="agility-edge", description=__doc__.split("\n\n", maxsplit=1)[0])
     p.add_argument("--pop", required=True, help="name of this PoP, echoed in every answer")
     p.add_argument("--listen", action="append", default=[], metavar="KIND:ADDR:PORT",
                    help="tcp:|udp:|tls: followed by ADDR:PORT or [V6ADDR]:PORT; repeatable")

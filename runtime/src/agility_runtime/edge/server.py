@@ -166,7 +166,7 @@ class EdgeServer(object):
             sel.register(self._wake_r, selectors.EVENT_READ, None)
             self.started.set()
             while not self._stop.is_set():
-                for key, _ in sel.select(timeout=1.0):
+                for key, events in sel.select(timeout=1.0):
                     lst = key.data
                     if lst is None:
                         try:
@@ -188,7 +188,7 @@ class EdgeServer(object):
     # -- TCP / TLS ---------------------------------------------------------
 
     def _accept(self, lst):
-        for _ in range(ACCEPT_BATCH):
+        for dummy in range(ACCEPT_BATCH):
             try:
                 conn, peer = lst.sock.accept()
             except (BlockingIOError, InterruptedError):
@@ -328,7 +328,7 @@ class EdgeServer(object):
 
     def _handle_udp(self, lst):
         sock = lst.sock
-        for _ in range(UDP_BATCH):
+        for dummy in range(UDP_BATCH):
             try:
                 data, anc, flags, peer = sock.recvmsg(MAX_DATAGRAM, 512)
             except (BlockingIOError, InterruptedError):

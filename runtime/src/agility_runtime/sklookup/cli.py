@@ -68,7 +68,7 @@ def cmd_status(args):
              "%-20s %-5s %-4s %-7s %9s %9s" % ("LABEL", "DOMAIN", "PROTO", "SOCKET", "LOOKUPS", "MISSING")]
     for x in data["destinations"]:
         lines.append("%-20s %-5s %-4s %-7s %9d %9d" % (x["label"], x["domain"], x["protocol"],
-                                                      "yes" if x["socket"] else "no", x["lookups"], x["missing_socket"]))
+                                                       "yes" if x["socket"] else "no", x["lookups"], x["missing_socket"]))
     print("\n".join(lines))
 
 
@@ -142,10 +142,12 @@ def _register(args, fds, label_for):
 
 def cmd_register(args):
     fds = systemd_fds()
-    if args.use_fdnames:
-        label_for = lambda name: name or args.label  # noqa: E731
-    else:
-        label_for = lambda name: args.label  # noqa: E731
+
+    def label_for(name):
+        if args.use_fdnames:
+            return name or args.label
+        return args.label
+
     out = _register(args, fds, label_for)
     _emit(args, {"changed": True, "registered": out},
           "\n".join("registered %(label)s %(protocol)s/%(domain)s %(local)s" % r for r in out))
@@ -158,7 +160,7 @@ def cmd_register_pid(args):
             fds.append((fd_from_pid(args.pid, n), ""))
         out = _register(args, fds, lambda name: args.label)
     finally:
-        for fd, _ in fds:
+        for fd, name in fds:
             os.close(fd)
     _emit(args, {"changed": True, "registered": out},
           "\n".join("registered %(label)s %(protocol)s/%(domain)s %(local)s" % r for r in out))
