@@ -1,4 +1,4 @@
-#!/usr/bin/env python3
+#!/usr/bin/env python
 """Benchmark of the agility sk_lookup dispatcher (issue 4). Needs root; not a test.
 
 Prints, all measured in this one run:
@@ -68,7 +68,7 @@ def conn_rate(seconds, target, lst):
         c = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         c.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, LINGER0)
         c.connect(target())
-        a, _ = lst.accept()
+        a, peer = lst.accept()
         a.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, LINGER0)
         a.close()
         c.close()
@@ -151,7 +151,7 @@ def section_rates(args, bpffs, orig, rng):
     plain = listener("0.0.0.0")
     ns.setns(orig)
     disp_ns = new_netns([WIDE])
-    paths, _ = state.load(object_path(), bpffs)
+    paths, created = state.load(object_path(), bpffs)
     web = listener()
     pass_l = listener("0.0.0.0")
     with Dispatcher(bpffs, write=True) as d:
@@ -172,7 +172,7 @@ def section_rates(args, bpffs, orig, rng):
     for name, fd, tgt, lst in cases:  # warm-up
         ns.setns(fd)
         conn_rate(0.2, tgt, lst)
-    for _ in range(args.rounds):
+    for dummy in range(args.rounds):
         for name, fd, tgt, lst in cases:
             ns.setns(fd)
             results[name].append(conn_rate(args.seconds, tgt, lst))
@@ -190,8 +190,8 @@ def section_lookup(args, bpffs, disp_ns, web, rng):
     pinned = state.Pinned(state.Paths(bpffs))
     prog_fd = pinned["prog"]
     net = ipaddress.ip_network(PREFIX)
-    hits = [(str(net.network_address + rng.randrange(1, 4095)), rng.randrange(1024, 32768)) for _ in range(8)]
-    misses = [("203.0.113.%d" % rng.randrange(1, 255), rng.randrange(1024, 32768)) for _ in range(8)]
+    hits = [(str(net.network_address + rng.randrange(1, 4095)), rng.randrange(1024, 32768)) for dummy in range(8)]
+    misses = [("203.0.113.%d" % rng.randrange(1, 255), rng.randrange(1024, 32768)) for dummy in range(8)]
     total = 1
     with Dispatcher(bpffs, write=True) as d:
         for n in (1, 1000, args.max_bindings):
@@ -202,7 +202,7 @@ def section_lookup(args, bpffs, disp_ns, web, rng):
             else:
                 extra = ""
             h, ret = lookup_ns(prog_fd, hits, args.repeat)
-            m, _ = lookup_ns(prog_fd, misses, args.repeat)
+            m, miss_ret = lookup_ns(prog_fd, misses, args.repeat)
             print("  %7d bindings: hit %6.1f ns/lookup (verdict %d), miss %6.1f ns/lookup%s" % (n, h, ret, m, extra))
     rate = conn_rate(args.seconds, lambda: (str(net.network_address + rng.randrange(1, 4095)),
                                             rng.randrange(1024, 32768)), web)
@@ -236,7 +236,7 @@ def section_naive(args, bpffs, orig):
     # Dispatcher way.
     slab0 = slab_kb()
     t0 = time.perf_counter()
-    paths, _ = state.load(object_path(), bpffs)
+    paths, created = state.load(object_path(), bpffs)
     t_s, u_s = listener(), listener(typ=socket.SOCK_DGRAM)
     with Dispatcher(bpffs, write=True) as d:
         d.replace([Binding(p, PREFIX, port, "svc-" + p) for p in ("tcp", "udp") for port in PORTS13])
@@ -312,7 +312,7 @@ def section_naive(args, bpffs, orig):
 
 
 def main():
-    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap = argparse.ArgumentParser(description=__doc__.split("\n", maxsplit=1)[0])
     ap.add_argument("--seconds", type=float, default=1.0, help="length of one rate measurement")
     ap.add_argument("--rounds", type=int, default=7)
     ap.add_argument("--repeat", type=int, default=200000, help="BPF_PROG_TEST_RUN repeats per query")
@@ -343,7 +343,7 @@ def main():
         section_naive(args, bpffs, orig)
     finally:
         ns.setns(orig)
-        subprocess.run(["umount", bpffs])
+        subprocess.run(["umount", bpffs], check=False)
         os.rmdir(bpffs)
     print("total %.1fs" % (time.time() - t0))
     return 0
