@@ -42,7 +42,7 @@ def gini(values):
 
 def max_min_ratio(values):
     """max/min over the values; None when the minimum is 0 (infinite) or there are none."""
-    xs = [v for v in values]
+    xs = list(values)
     if not xs:
         return None
     lo, hi = min(xs), max(xs)
