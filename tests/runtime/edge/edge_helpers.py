@@ -17,7 +17,7 @@ EDGE = [sys.executable, "-m", "agility_runtime.edge.cli"]
 def free_port(kind="tcp", host="127.0.0.1"):
     """A port free for both TCP and UDP on host (racy, good enough for tests)."""
     fam = socket.AF_INET6 if ":" in host else socket.AF_INET
-    for _ in range(50):
+    for dummy in range(50):
         s = socket.socket(fam, socket.SOCK_STREAM)
         s.bind((host, 0))
         port = s.getsockname()[1]
@@ -88,20 +88,6 @@ class Edge(object):
         return self.proc.returncode
 
 
-@pytest.fixture
-def edge_factory():
-    started = []
-
-    def start(*args, **kw):
-        e = Edge(list(args), **kw)
-        started.append(e)
-        return e
-
-    yield start
-    for e in started:
-        e.stop()
-
-
 def http_get(host, port, hostname="www.example.com", path="/", timeout=5, raw=None):
     fam = socket.AF_INET6 if ":" in host else socket.AF_INET
     s = socket.socket(fam, socket.SOCK_STREAM)
@@ -118,7 +104,7 @@ def http_get(host, port, hostname="www.example.com", path="/", timeout=5, raw=No
             buf += c
     finally:
         s.close()
-    head, _, body = buf.partition(b"\r\n\r\n")
+    head, sep, body = buf.partition(b"\r\n\r\n")
     status = int(head.split(b" ")[1]) if head else None
     return status, (json.loads(body) if body else None)
 

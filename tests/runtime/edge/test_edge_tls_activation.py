@@ -1,7 +1,6 @@
 """agility-edge TLS (SNI echoed, handshakes off the accept loop) and systemd socket activation."""
 
 import json
-import os
 import shutil
 import socket
 import ssl
@@ -11,7 +10,7 @@ import time
 
 import pytest
 
-from edge_helpers import EDGE, Edge, edge_factory, free_port, http_get, udp_ping  # noqa: F401
+from edge_helpers import EDGE, Edge, free_port, http_get, udp_ping
 
 
 @pytest.fixture(scope="module")
@@ -47,7 +46,7 @@ def https_get(host, port, sni, hostname, cafile=None, timeout=5):
             if not c:
                 break
             buf += c
-    head, _, body = buf.partition(b"\r\n\r\n")
+    head, sep, body = buf.partition(b"\r\n\r\n")
     return int(head.split(b" ")[1]), json.loads(body)
 
 
@@ -80,7 +79,7 @@ def test_stalled_and_bogus_handshakes_do_not_block_others(edge_factory, cert):
     port = free_port()
     edge = edge_factory("--pop", "tls2", "--listen", "tls:127.0.0.1:%d" % port,
                         "--tls-cert", cert[0], "--tls-key", cert[1], "--read-timeout", "2")
-    stalled = [socket.create_connection(("127.0.0.1", port)) for _ in range(5)]
+    stalled = [socket.create_connection(("127.0.0.1", port)) for dummy in range(5)]
     bogus = socket.create_connection(("127.0.0.1", port))
     bogus.sendall(b"GET / HTTP/1.1\r\n\r\n")
     start = time.monotonic()
@@ -149,7 +148,7 @@ def test_socket_activation_for_another_pid_is_ignored():
     s = _bound("tcp", "127.0.0.1", free_port())
     wrapper, fds = _spawn_activated([s], ["http"], listen_pid="1")
     r = subprocess.run(wrapper + EDGE + ["--pop", "x"], pass_fds=fds, capture_output=True,
-                       text=True, timeout=20)
+                       text=True, timeout=20, check=False)
     s.close()
     assert r.returncode == 2 and "no sockets" in r.stderr
 

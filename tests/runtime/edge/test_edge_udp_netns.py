@@ -9,11 +9,10 @@ reply from any other source (what a naive server sends) is never received.
 import json
 import socket
 import threading
-import time
 
 import pytest
 
-from edge_helpers import edge_factory, free_port, needs_root, udp_ping  # noqa: F401
+from edge_helpers import free_port, needs_root, udp_ping
 from edge_netns import NetNS
 
 pytestmark = [needs_root, pytest.mark.root]
