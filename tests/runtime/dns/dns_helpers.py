@@ -11,7 +11,6 @@ import time
 
 import dns.message
 import dns.query
-import pytest
 
 VENV_BIN = os.path.dirname(sys.executable)
 AGILITY_DNS = os.path.join(VENV_BIN, "agility-dns")
@@ -91,7 +90,7 @@ def write_doc(path, doc):
 
 def free_port():
     """A port free for UDP and TCP on 127.0.0.1 and ::1."""
-    for _ in range(50):
+    for dummy in range(50):
         with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
             s.bind(("127.0.0.1", 0))
             port = s.getsockname()[1]
@@ -157,7 +156,7 @@ class Server:
         for line in self.metrics().splitlines():
             if line.startswith("#"):
                 continue
-            key, _, value = line.rpartition(" ")
+            key, sep, value = line.rpartition(" ")
             if "{" in key:
                 mname, lab = key[:-1].split("{", 1)
                 lab = ",".join(sorted(lab.split(",")))

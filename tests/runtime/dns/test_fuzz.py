@@ -90,12 +90,12 @@ def test_live_server_survives_garbage_and_keeps_answering(server):
     import random
     rng = random.Random(7)
     packets = hand_made()
-    for _ in range(400):
+    for dummy in range(400):
         base = bytearray(rng.choice([GOOD, GOOD_EDNS]))
-        for _ in range(rng.randint(1, 4)):
+        for dummy in range(rng.randint(1, 4)):
             base[rng.randrange(len(base))] = rng.randrange(256)
         packets.append(bytes(base[:rng.randint(0, len(base))]) if rng.random() < 0.3 else bytes(base))
-    packets += [os.urandom(rng.randint(0, 300)) for _ in range(200)]
+    packets += [os.urandom(rng.randint(0, 300)) for dummy in range(200)]
     s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     s.settimeout(2)
     s.connect(("127.0.0.1", server.port))

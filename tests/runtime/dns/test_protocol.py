@@ -254,7 +254,7 @@ def test_tcp_pipelining(server):
     queries = [dns.message.make_query(n, "SOA" if n == "example.com" else "A") for n in names]
     with socket.create_connection(("127.0.0.1", server.port), timeout=3) as s:
         s.sendall(b"".join(_tcp_frame(q.to_wire()) for q in queries))  # all at once
-        answers = [dns.message.from_wire(_read_frame(s)) for _ in queries]
+        answers = [dns.message.from_wire(_read_frame(s)) for dummy in queries]
     assert [a.id for a in answers] == [q.id for q in queries]
     assert answers[-1].rcode() == dns.rcode.NXDOMAIN
     assert answers[-2].answer[0].rdtype == dns.rdatatype.SOA
@@ -271,7 +271,7 @@ def test_tcp_idle_timeout(server):
 
 def test_tcp_connection_limit(server):
     before = server.metric("agility_dns_tcp_rejected_total")
-    conns = [socket.create_connection(("127.0.0.1", server.port), timeout=3) for _ in range(8)]
+    conns = [socket.create_connection(("127.0.0.1", server.port), timeout=3) for dummy in range(8)]
     try:
         # 8 are served; the 9th is accepted and closed at once
         extra = socket.create_connection(("127.0.0.1", server.port), timeout=3)

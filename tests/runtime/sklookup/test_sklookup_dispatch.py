@@ -1,7 +1,5 @@
 """The real sk_lookup hook: which socket gets traffic to a bound prefix."""
 import errno
-import os
-import socket
 
 import pytest
 
@@ -29,7 +27,7 @@ def test_prefix_any_port_tcp_udp_ipv4_ipv6(lab):
     lab.register("web", t4, t6)
     lab.register("dns", u4, u6)
     socks = [t4, u4, t6, u6]
-    for _ in range(25):
+    for dummy in range(25):
         assert probe(lab, "tcp", lab.random_host(V4), lab.random_port(), socks) == 0
         assert probe(lab, "udp", lab.random_host(V4), lab.random_port(), socks) == 1
         assert probe(lab, "tcp", lab.random_host(V6), lab.random_port(), socks) == 2
@@ -85,7 +83,7 @@ def test_precedence_longer_prefix_then_exact_port(lab):
         ("198.18.4.9", 443, "host"),         # /32 any-port beats /24 port 443
         ("198.18.4.9", 22, "host"),
     ]
-    for _ in range(5):
+    for dummy in range(5):
         for addr, port, want in cases:
             assert names[probe(lab, "tcp", addr, port, order)] == want, (addr, port)
         a = lab.random_host("198.18.8.0/22")
@@ -140,7 +138,7 @@ def test_reuseport_group_shares_load(lab):
     b = lab.listener("tcp", 4, port=port, reuseport=True)
     lab.register("pool", a)  # one member registered; the kernel picks within the group
     seen = [0, 0]
-    for _ in range(60):
+    for dummy in range(60):
         i = probe(lab, "tcp", lab.random_host(V4), lab.random_port(), [a, b])
         assert i is not None
         seen[i] += 1
@@ -155,7 +153,7 @@ def test_addresses_counter_per_local_address(lab):
     lab.register("web", s)
     hits = {"198.18.0.1": 3, "198.18.0.2": 5, "198.18.15.254": 1}
     for addr, n in hits.items():
-        for _ in range(n):
+        for dummy in range(n):
             assert probe(lab, "tcp", addr, lab.random_port(), [s]) == 0
     got = {a["address"]: a["hits"] for a in lab.ok("addresses", "--json").json["addresses"]}
     assert got == hits

@@ -44,7 +44,7 @@ def test_random_answers_lie_inside_the_stage_prefix(case):
     net, length, index = case
     used = P.stage_prefix(net, length, index)
     sel = P.AddressSelector(used, "random")
-    for _ in range(20):
+    for dummy in range(20):
         assert ipaddress.ip_address(sel.pick()) in used
 
 
@@ -53,7 +53,7 @@ def test_random_addresses_of_a_24_are_uniform():
     sel = P.AddressSelector(ipaddress.ip_network("198.18.16.0/24"), "random")
     draws = 256 * 200
     counts = [0] * 256
-    for _ in range(draws):
+    for dummy in range(draws):
         counts[sel.pick()[3]] += 1
     assert _chi_square(counts, draws) < _CRITICAL_255_DOF
 
@@ -64,7 +64,7 @@ def test_chi_square_rejects_a_biased_generator():
     rng = random.Random(7)
     draws = 256 * 200
     counts = [0] * 256
-    for _ in range(draws):
+    for dummy in range(draws):
         value = rng.randrange(256)
         if value >= 128 and rng.random() < 0.1:
             value -= 128

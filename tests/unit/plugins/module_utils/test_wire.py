@@ -25,7 +25,7 @@ names = st.lists(label, min_size=1, max_size=5).map(lambda ls: ".".join(ls) + ".
        v6=st.lists(st.integers(0, 2 ** 128 - 1), max_size=4), ttl=st.integers(0, 2 ** 31 - 1),
        cname=st.booleans())
 def test_parse_matches_dnspython(name, v4, v6, ttl, cname):
-    _, wire = W.build_query(name, "A", qid=4242)
+    qid, wire = W.build_query(name, "A", qid=4242)
     q = dns.message.from_wire(wire)
     assert q.question[0].name.to_text().lower() == name.lower() and q.id == 4242
     r = dns.message.make_response(q)

@@ -79,7 +79,7 @@ class DnsServer(object):
         self.tcp.settimeout(0.2)
         while not self.stop.is_set():
             try:
-                conn, _ = self.tcp.accept()
+                conn, peer = self.tcp.accept()
             except socket.timeout:
                 continue
             except OSError:

@@ -8,7 +8,6 @@ __metaclass__ = type
 
 import http.server
 import json
-import os
 import stat
 import threading
 

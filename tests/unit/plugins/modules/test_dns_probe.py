@@ -7,7 +7,6 @@ from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
 import ipaddress
-import random
 
 import dns.flags
 import dns.message
@@ -182,7 +181,7 @@ def test_dns_probe(server, behaviour, host, args, failed, checks, check_mode):
 def test_random_labels_are_distinct_and_under_the_zone(server):
     srv = server(pool_answer("198.18.0.0/20"))
     result = run(dict(server="127.0.0.1", port=srv.port, zone="pool.example.com.", count=25))
-    names = [n for n, _ in srv.queries]
+    names = [n for n, transport in srv.queries]
     assert len(set(names)) == 25
     assert all(n.endswith(".pool.example.com.") and n.count(".") == 4 for n in names)
     assert result["distinct"] > 1  # random pool answers: many distinct addresses

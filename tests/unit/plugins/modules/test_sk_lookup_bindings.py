@@ -34,7 +34,7 @@ class FakeLookup(object):
 
     def __call__(self, module, args, **kw):
         assert args[0] == "/usr/bin/agility-lookup"
-        args = [a for a in args[1:]]
+        args = list(args[1:])
         while args and args[0] in ("--bpffs", "--netns"):
             args = args[2:]
         self.calls.append(args)
