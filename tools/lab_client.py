@@ -70,14 +70,26 @@ class Stats:
         os.replace(tmp, path)
 
 
+# Like a resolver, the client caches answers for their TTL: during a migration it keeps
+# using addresses of the previous stage until they expire, which is what the safe order
+# (narrow DNS, wait out the TTL, then narrow bindings) must survive.
+CACHE = {}
+
+
 def resolve(server, name, qtype, timeout):
+    now = time.monotonic()
+    cached = CACHE.get((name, qtype))
+    if cached and cached[1] > now:
+        return cached[0]
     query = dns.message.make_query(name, qtype)
     reply = dns.query.udp(query, server, timeout=timeout)
     if reply.flags & dns.flags.TC:
         reply = dns.query.tcp(query, server, timeout=timeout)
     for rrset in reply.answer:
         if rrset.rdtype == dns.rdatatype.from_text(qtype):
-            return [r.address for r in rrset]
+            addresses = [r.address for r in rrset]
+            CACHE[(name, qtype)] = (addresses, now + rrset.ttl)
+            return addresses
     return []
 
 
@@ -118,7 +130,7 @@ def udp_ping(address, port, timeout):
 
 def one_round(args, stats):
     stage = _stage(args.stage_file)
-    name = "h%06d.%s" % (random.randrange(10 ** 6), args.zone.rstrip("."))
+    name = "h%04d.%s" % (random.randrange(args.names), args.zone.rstrip("."))
     for qtype in ("A", "AAAA"):
         try:
             addresses = resolve(args.dns, name + ".", qtype, args.timeout)
@@ -146,6 +158,7 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n", maxsplit=1)[0])
     parser.add_argument("--dns", required=True, help="the PoP DNS server to ask")
     parser.add_argument("--zone", default="example.com.")
+    parser.add_argument("--names", type=int, default=200, help="distinct hostnames asked for")
     parser.add_argument("--ports", type=int, nargs="+", default=[80, 8080, 8880])
     parser.add_argument("--stage-file", required=True)
     parser.add_argument("--out", required=True)

@@ -174,3 +174,30 @@ def test_socket_activation_with_systemd_socket_activate():
     finally:
         proc.terminate()
         proc.wait(10)
+
+
+def test_activated_sockets_made_blocking_by_another_process_do_not_stall(cert):
+    """systemd clears O_NONBLOCK on shared sockets when it spawns another process with
+    them (seen in the lab: the registration unit). The flag belongs to the open file,
+    which the test still holds: clear it behind the edge's back, then use every listener
+    in turn. A loop that kept accepting until EAGAIN would hang in accept() on one of
+    them and starve the others."""
+    p_http, p_tls, p_udp = free_port(), free_port(), free_port()
+    socks = [_bound("tcp", "127.0.0.1", p_http), _bound("tcp", "127.0.0.1", p_tls),
+             _bound("udp", "127.0.0.1", p_udp)]
+    wrapper, fds = _spawn_activated(socks, ["http", "https", "udp"])
+    edge = Edge(["--pop", "blk", "--tls-cert", cert[0], "--tls-key", cert[1]],
+                pass_fds=fds, wrapper=wrapper, expect_listeners=3)
+    try:
+        for s in socks:
+            s.setblocking(True)  # shared file description: the edge's copies turn blocking too
+        for round_no in range(3):
+            assert http_get("127.0.0.1", p_http)[1]["pop"] == "blk", round_no
+            assert https_get("127.0.0.1", p_tls, "a.example.com", "a.example.com")[1]["sni"] == "a.example.com"
+            assert udp_ping("127.0.0.1", p_udp)[0]["pop"] == "blk"
+            for s in socks:
+                s.setblocking(True)
+    finally:
+        for s in socks:
+            s.close()
+        assert edge.stop() == 0

@@ -25,6 +25,22 @@ UDP_BATCH = 64          # datagrams handled per wake-up per socket
 ACCEPT_BATCH = 64
 
 
+def _batch(lst, batch):
+    """How many accepts/receives to try on one wake-up.
+
+    Inherited sockets share O_NONBLOCK with every process systemd hands them
+    to, and systemd clears it when it spawns such a process (for example the
+    unit that registers them with sk_lookup) unless the socket unit says
+    NonBlocking=yes. A blocking listener would stall the loop in accept()
+    once the queue is drained, so re-assert non-blocking mode, and handle a
+    single connection per wake-up if it had been lost.
+    """
+    if os.get_blocking(lst.sock.fileno()):
+        lst.sock.setblocking(False)
+        return 1
+    return batch
+
+
 class RateLimitedLog(object):
     """One log line per error, at most `rate` lines a second (the rest counted)."""
 
@@ -188,7 +204,7 @@ class EdgeServer(object):
     # -- TCP / TLS ---------------------------------------------------------
 
     def _accept(self, lst):
-        for dummy in range(ACCEPT_BATCH):
+        for dummy in range(_batch(lst, ACCEPT_BATCH)):
             try:
                 conn, peer = lst.sock.accept()
             except (BlockingIOError, InterruptedError):
@@ -328,7 +344,7 @@ class EdgeServer(object):
 
     def _handle_udp(self, lst):
         sock = lst.sock
-        for dummy in range(UDP_BATCH):
+        for dummy in range(_batch(lst, UDP_BATCH)):
             try:
                 data, anc, flags, peer = sock.recvmsg(MAX_DATAGRAM, 512)
             except (BlockingIOError, InterruptedError):
