@@ -19,37 +19,43 @@ export ANSIBLE_COLLECTIONS_PATH=$root/.cache/collections
 
 say "Building the PoP image (cached) and booting $pops PoPs"
 $labctl image
+$labctl down >/dev/null 2>&1 || true   # start from a fresh fleet, whatever ran before
 $labctl up --pops "$pops"
 
 inv=(-i inventories/lab -i .cache/lab/inventory.yml)
-lab_vars=(-e "@extensions/molecule/shared/lab_vars.yml")
-play() { ansible-playbook "${inv[@]}" "${lab_vars[@]}" -l "$(seq -s, -f 'pop%g' 1 "$pops")" "$@"; }
+play() { ansible-playbook "${inv[@]}" -l "$(seq -s, -f 'pop%g' 1 "$pops")" "$@"; }
+snapshot() {  # per-address counters of every PoP's loader at the end of stage $1
+    play playbooks/load_report.yml -e "addressing_report_dir=$root/$state/$1" -e addressing_report_png=false >/dev/null
+}
 
 say "Deploying the fleet (site.yml)"
 play playbooks/site.yml
 
 state=.cache/demo
-mkdir -p $state
-echo "wide /20" > $state/stage
+rm -rf $state; mkdir -p $state
+echo "wide" > $state/stage
 say "Starting a client in the lab namespace (DNS -> TCP/UDP to the answer, continuously)"
-$labctl exec "$root/.venv/bin/python" "$root/tools/lab_client.py" --dns 198.18.0.11 \
-    --stage-file "$root/$state/stage" --out "$root/$state/client.json" --rate 10 &
-client=$!
-trap 'kill $client 2>/dev/null || true' EXIT
-sleep 15
+for prefix in 198.18.16.0/20 2001:db8:100::/44; do $labctl route $prefix pop1 >/dev/null; done
+$labctl exec "$root/.venv/bin/python" "$root/tools/lab_client.py" --dns 198.18.0.11 --names 100 \
+    --stage-file "$root/$state/stage" --out "$root/$state/client.json" --rate 5 &
+stop_client() { pkill -TERM -f tools/lab_client.py 2>/dev/null || true; }
+trap stop_client EXIT
+sleep 20
+snapshot wide
 
 for stage in narrow single; do
-    case $stage in narrow) label="narrow /24";; single) label="single /32";; esac
-    say "Migrating pool anycast to $label (rolling, gated)"
-    echo "migrating to $label" > $state/stage
+    say "Migrating pool anycast to stage $stage (rolling, canary first, health-gated)"
+    echo "to-$stage" > $state/stage
     play playbooks/migrate_pool.yml -e addressing_migrate_pool=anycast -e addressing_migrate_stage=$stage \
         -e addressing_ttl_margin=2
-    echo "$label" > $state/stage
-    sleep 15
+    snapshot "to-$stage"
+    echo "$stage" > $state/stage
+    sleep 20
+    snapshot "$stage"
 done
 
-kill $client; wait $client 2>/dev/null || true
+stop_client; sleep 2
 trap - EXIT
 say "Report"
-play playbooks/lab_report.yml -e "addressing_client_report=$root/$state/client.json"
+python tools/demo_report.py $state wide to-narrow narrow to-single single
 say "The lab is still up: '$labctl ssh pop1' to explore, '$labctl down' to tear it down"
