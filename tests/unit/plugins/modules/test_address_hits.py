@@ -12,41 +12,13 @@ import stat
 import threading
 
 import pytest
-from ansible.module_utils.testing import patch_module_args
 
 from ansible_collections.agility.addressing.plugins.modules import address_hits, route_leak_check
-
-
-class ExitJson(Exception):
-    pass
-
-
-class FailJson(Exception):
-    pass
-
-
-@pytest.fixture(autouse=True)
-def capture_exits(monkeypatch):
-    def exit_json(self, **kwargs):
-        kwargs.setdefault("changed", False)
-        raise ExitJson(kwargs)
-
-    def fail_json(self, **kwargs):
-        kwargs["failed"] = True
-        raise FailJson(kwargs)
-
-    for mod in (address_hits, route_leak_check):
-        monkeypatch.setattr(mod.AnsibleModule, "exit_json", exit_json)
-        monkeypatch.setattr(mod.AnsibleModule, "fail_json", fail_json)
+from ansible_collections.agility.addressing.tests.unit.plugins.modules.module_harness import run_module
 
 
 def run(mod, args, check=False):
-    if check:
-        args = dict(args, _ansible_check_mode=True)
-    with patch_module_args(args):
-        with pytest.raises((ExitJson, FailJson)) as exc:
-            mod.main()
-    return exc.value.args[0]
+    return run_module(mod.main, args, check=check)
 
 
 ROWS = [{"address": "198.18.16.0", "hits": 120, "drops": 0},

@@ -13,43 +13,16 @@ import dns.message
 import dns.rcode
 import dns.rrset
 import pytest
-from ansible.module_utils.testing import patch_module_args
 
 from ansible_collections.agility.addressing.plugins.modules import dns_probe
 from ansible_collections.agility.addressing.tests.unit.plugins.modules.probe_servers import (
     DnsServer, pool_answer,
 )
-
-
-class ExitJson(Exception):
-    pass
-
-
-class FailJson(Exception):
-    pass
-
-
-@pytest.fixture(autouse=True)
-def capture_exits(monkeypatch):
-    def exit_json(self, **kwargs):
-        kwargs.setdefault("changed", False)
-        raise ExitJson(kwargs)
-
-    def fail_json(self, **kwargs):
-        kwargs["failed"] = True
-        raise FailJson(kwargs)
-
-    monkeypatch.setattr(dns_probe.AnsibleModule, "exit_json", exit_json)
-    monkeypatch.setattr(dns_probe.AnsibleModule, "fail_json", fail_json)
+from ansible_collections.agility.addressing.tests.unit.plugins.modules.module_harness import run_module
 
 
 def run(args, check=False):
-    if check:
-        args = dict(args, _ansible_check_mode=True)
-    with patch_module_args(args):
-        with pytest.raises((ExitJson, FailJson)) as exc:
-            dns_probe.main()
-    return exc.value.args[0]
+    return run_module(dns_probe.main, args, check=check)
 
 
 @pytest.fixture

@@ -11,44 +11,15 @@ import os
 import stat
 
 import pytest
-from ansible.module_utils.testing import patch_module_args
 
 from ansible_collections.agility.addressing.plugins.module_utils import policy as P
 from ansible_collections.agility.addressing.plugins.modules import policy_file
 from ansible_collections.agility.addressing.tests.unit.plugins.module_utils.policy_samples import good
-
-
-class ExitJson(Exception):
-    pass
-
-
-class FailJson(Exception):
-    pass
-
-
-@pytest.fixture(autouse=True)
-def capture_exits(monkeypatch):
-    def exit_json(self, **kwargs):
-        kwargs.setdefault("changed", False)
-        raise ExitJson(kwargs)
-
-    def fail_json(self, **kwargs):
-        kwargs["failed"] = True
-        raise FailJson(kwargs)
-
-    monkeypatch.setattr(policy_file.AnsibleModule, "exit_json", exit_json)
-    monkeypatch.setattr(policy_file.AnsibleModule, "fail_json", fail_json)
+from ansible_collections.agility.addressing.tests.unit.plugins.modules.module_harness import run_module
 
 
 def run(args, check=False, diff=False):
-    if check:
-        args = dict(args, _ansible_check_mode=True)
-    if diff:
-        args = dict(args, _ansible_diff=True)
-    with patch_module_args(args):
-        with pytest.raises((ExitJson, FailJson)) as exc:
-            policy_file.main()
-    return exc.value.args[0]
+    return run_module(policy_file.main, args, check=check, diff=diff)
 
 
 def test_writes_canonical_json_with_mode(tmp_path):

@@ -15,43 +15,16 @@ import shutil
 import subprocess
 
 import pytest
-from ansible.module_utils.testing import patch_module_args
 
 from ansible_collections.agility.addressing.plugins.modules import reach_probe
 from ansible_collections.agility.addressing.tests.unit.plugins.modules.probe_servers import (
     Edge, free_port,
 )
-
-
-class ExitJson(Exception):
-    pass
-
-
-class FailJson(Exception):
-    pass
-
-
-@pytest.fixture(autouse=True)
-def capture_exits(monkeypatch):
-    def exit_json(self, **kwargs):
-        kwargs.setdefault("changed", False)
-        raise ExitJson(kwargs)
-
-    def fail_json(self, **kwargs):
-        kwargs["failed"] = True
-        raise FailJson(kwargs)
-
-    monkeypatch.setattr(reach_probe.AnsibleModule, "exit_json", exit_json)
-    monkeypatch.setattr(reach_probe.AnsibleModule, "fail_json", fail_json)
+from ansible_collections.agility.addressing.tests.unit.plugins.modules.module_harness import run_module
 
 
 def run(args, check=False):
-    if check:
-        args = dict(args, _ansible_check_mode=True)
-    with patch_module_args(args):
-        with pytest.raises((ExitJson, FailJson)) as exc:
-            reach_probe.main()
-    return exc.value.args[0]
+    return run_module(reach_probe.main, args, check=check)
 
 
 @pytest.fixture(scope="module")

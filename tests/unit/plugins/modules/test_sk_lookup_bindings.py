@@ -13,17 +13,9 @@ __metaclass__ = type
 import json
 
 import pytest
-from ansible.module_utils.testing import patch_module_args
 
 from ansible_collections.agility.addressing.plugins.modules import sk_lookup_bindings as M
-
-
-class ExitJson(Exception):
-    pass
-
-
-class FailJson(Exception):
-    pass
+from ansible_collections.agility.addressing.tests.unit.plugins.modules.module_harness import run_module
 
 
 class FakeLookup(object):
@@ -56,33 +48,12 @@ class FakeLookup(object):
         raise AssertionError("unexpected command %r" % args)
 
 
-@pytest.fixture(autouse=True)
-def capture_exits(monkeypatch):
-    def exit_json(self, **kwargs):
-        kwargs.setdefault("changed", False)
-        raise ExitJson(kwargs)
-
-    def fail_json(self, **kwargs):
-        kwargs["failed"] = True
-        raise FailJson(kwargs)
-
-    monkeypatch.setattr(M.AnsibleModule, "exit_json", exit_json)
-    monkeypatch.setattr(M.AnsibleModule, "fail_json", fail_json)
-
-
 def run(monkeypatch, fake, args, check=False, diff=False):
     def run_command(module, cmd, **kw):
         return fake(module, cmd, **kw)
     monkeypatch.setattr(M.AnsibleModule, "run_command", run_command)
     args = dict({"executable": "/usr/bin/agility-lookup"}, **args)
-    if check:
-        args["_ansible_check_mode"] = True
-    if diff:
-        args["_ansible_diff"] = True
-    with patch_module_args(args):
-        with pytest.raises((ExitJson, FailJson)) as exc:
-            M.main()
-    return exc.value.args[0]
+    return run_module(M.main, args, check=check, diff=diff)
 
 
 def B(proto, prefix, port, label):
