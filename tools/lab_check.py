@@ -23,6 +23,8 @@ import dns.message
 import dns.query
 import dns.rdatatype
 
+from lab_client import http_get, udp_ping  # same directory: the HTTP and UDP probes
+
 
 def resolve(server, name, qtype, timeout):
     reply = dns.query.udp(dns.message.make_query(name, qtype), server, timeout=timeout)
@@ -38,52 +40,23 @@ def _connect(address, port, timeout):
     return sock
 
 
-def _http(sock, host):
-    sock.sendall(("GET / HTTP/1.1\r\nHost: %s\r\nConnection: close\r\n\r\n" % host).encode())
-    data = b""
-    while True:
-        chunk = sock.recv(4096)
-        if not chunk:
-            break
-        data += chunk
-    return json.loads(data.split(b"\r\n\r\n", 1)[1].decode())
-
-
-def http_check(address, host, timeout):
-    with _connect(address, 80, timeout) as sock:
-        body = _http(sock, host)
-    if body.get("host") != host:
-        raise ValueError("Host %r echoed as %r" % (host, body.get("host")))
-    return body
-
-
 def tls_check(address, host, timeout):
     context = ssl.create_default_context()
     context.check_hostname = False
     context.verify_mode = ssl.CERT_NONE  # the lab's certificate is self-signed
     with _connect(address, 443, timeout) as raw:
         with context.wrap_socket(raw, server_hostname=host) as sock:
-            body = _http(sock, host)
+            sock.sendall(("GET / HTTP/1.1\r\nHost: %s\r\nConnection: close\r\n\r\n" % host).encode())
+            data = b""
+            while True:
+                chunk = sock.recv(4096)
+                if not chunk:
+                    break
+                data += chunk
+    body = json.loads(data.split(b"\r\n\r\n", 1)[1].decode())
     if body.get("sni") != host:
         raise ValueError("SNI %r echoed as %r" % (host, body.get("sni")))
     return body
-
-
-def udp_check(address, timeout):
-    family = socket.AF_INET6 if ":" in address else socket.AF_INET
-    with socket.socket(family, socket.SOCK_DGRAM) as sock:
-        sock.settimeout(timeout)
-        sock.connect((address, 53))
-        token = "%08x" % random.getrandbits(32)
-        for dummy in range(3):
-            sock.send(("ping %s" % token).encode())
-            try:
-                body = json.loads(sock.recv(4096).decode())
-            except socket.timeout:
-                continue
-            if body.get("token") == token:
-                return body
-    raise socket.timeout("no UDP reply from [%s]:53" % address)
 
 
 def main():
@@ -120,9 +93,9 @@ def main():
                 if not any(ipaddress.ip_address(address) in p for p in prefixes):
                     fail("dns %s %s: %s lies outside %s" % (qtype, name, address, args.expect_prefix))
             address = answers[0]
-            for label, check in (("http", lambda a=address, n=name: http_check(a, n, args.timeout)),
+            for label, check in (("http", lambda a=address, n=name: http_get(a, 80, n, args.timeout)),
                                  ("tls", lambda a=address, n=name: tls_check(a, n, args.timeout)),
-                                 ("udp", lambda a=address: udp_check(a, args.timeout))):
+                                 ("udp", lambda a=address: udp_ping(a, 53, args.timeout))):
                 report["checks"] += 1
                 try:
                     body = check()
