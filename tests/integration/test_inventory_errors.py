@@ -30,6 +30,8 @@ def _run(tmp_path, mutate):
     host_vars = mutate(data) or {}
     with open(str(inv / "group_vars" / "pops" / "addressing.yml"), "w") as handle:
         yaml.safe_dump(data, handle)
+    # host_vars/ holds no file in git, so a clean clone has no such directory.
+    (inv / "host_vars").mkdir(exist_ok=True)
     for host, hv in host_vars.items():
         with open(str(inv / "host_vars" / ("%s.yml" % host)), "w") as handle:
             yaml.safe_dump(hv, handle)
