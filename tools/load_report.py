@@ -13,6 +13,8 @@ IPv4, /116 or narrower for IPv6) that got no hits as idle (0), as it should: an 
 part of the spread. Prints, per PoP and for the fleet (summed per address): addresses, requests,
 max/min, Gini, spread in orders of magnitude; ``--png`` writes one log-y panel per PoP plus the
 fleet, addresses on x in descending order. matplotlib is needed only for ``--png``.
+``--baseline FILE`` (an earlier collection) reports only the hits since then: the loaders'
+counters are cumulative.
 """
 
 from __future__ import absolute_import, division, print_function
@@ -42,6 +44,23 @@ def expected_addresses(prefixes):
 def in_any(addr, nets):
     a = ipaddress.ip_address(addr)
     return not nets or any(a.version == n.version and a in n for n in nets)
+
+
+def since(data, baseline):
+    """Per-PoP hits minus an earlier reading of the same cumulative counters."""
+    out = {}
+    for pop, entry in data.items():
+        before = (baseline.get(pop) or {}).get("addresses") or {}
+        hits = {}
+        for addr, value in (entry.get("addresses") or {}).items():
+            delta = int(value) - int(before.get(addr, 0))
+            if delta < 0:
+                raise SystemExit("load_report.py: %s %s went down from %s to %s: the baseline is not an earlier "
+                                 "reading of the same loader (restarted?)" % (pop, addr, before.get(addr), value))
+            if delta:
+                hits[addr] = delta
+        out[pop] = dict(entry, addresses=hits)
+    return out
 
 
 def build(data, prefixes):
@@ -101,10 +120,14 @@ def main(argv=None):
     ap.add_argument("counters", help="JSON file of per-PoP counters ('-' = stdin)")
     ap.add_argument("--expected", action="append", default=[], metavar="PREFIX",
                     help="count idle addresses of this prefix (repeatable); also filters the addresses")
+    ap.add_argument("--baseline", metavar="FILE", help="an earlier collection: report the hits since then")
     ap.add_argument("--png", help="write the plot here")
     ap.add_argument("--json", help="write the numbers here")
     args = ap.parse_args(argv)
     data = json.load(sys.stdin if args.counters == "-" else open(args.counters))
+    if args.baseline:
+        with open(args.baseline) as handle:
+            data = since(data, json.load(handle))
     per_pop, fleet = build(data, args.expected)
     print(text_report(per_pop, fleet))
     if args.png:

@@ -17,7 +17,7 @@ __metaclass__ = type
 from ansible.errors import AnsibleFilterError
 
 from ansible_collections.agility.addressing.plugins.module_utils.policy import (
-    PolicyError, bindings_for as _bindings_for, document_prefixes as _document_prefixes,
+    PolicyError, address_index as _address_index, bindings_for as _bindings_for, document_prefixes as _document_prefixes,
     partition_slices as _partition_slices, pop_address as _pop_address, stage_prefix as _stage_prefix,
 )
 from ansible_collections.agility.addressing.plugins.module_utils.pop_policy import (
@@ -69,6 +69,15 @@ def pop_address(prefix, pop_index, offset=0):
         raise AnsibleFilterError("pop_address: %s" % exc)
 
 
+def address_index(address, prefix):
+    """The offset of ``address`` inside ``prefix``: the inverse of pop_address."""
+    text = _prefix_text("address_index", prefix)
+    try:
+        return _address_index(text, str(address))
+    except ValueError as exc:
+        raise AnsibleFilterError("address_index: %s" % exc)
+
+
 def partition_slices(services, slices):
     """Split services into ``slices`` disjoint slices covering them all."""
     if isinstance(services, str) or not hasattr(services, "__iter__"):
@@ -113,6 +122,7 @@ class FilterModule(object):
         return {
             "stage_prefix": stage_prefix,
             "pop_address": pop_address,
+            "address_index": address_index,
             "partition_slices": partition_slices,
             "pop_policy": pop_policy,
             "policy_prefixes": policy_prefixes,

@@ -116,6 +116,19 @@ def nth_address(prefix, n):
     return net.network_address + n
 
 
+def address_index(prefix, address):
+    """The offset of ``address`` inside ``prefix`` (the inverse of ``nth_address``)."""
+    net = prefix if isinstance(prefix, (ipaddress.IPv4Network, ipaddress.IPv6Network)) \
+        else parse_prefix(prefix)
+    try:
+        addr = ipaddress.ip_address(str(address))
+    except ValueError:
+        raise ValueError("%r is not an IP address" % (address,))
+    if addr.version != net.version or addr not in net:
+        raise ValueError("%s is outside %s" % (addr, net))
+    return int(addr) - int(net.network_address)
+
+
 def pop_address(prefix, pop_index, offset=0):
     """The address PoP ``pop_index`` answers with under the ``per_pop`` strategy."""
     return nth_address(prefix, int(offset) + int(pop_index))

@@ -120,3 +120,19 @@ def test_stage_prefix_rejects_out_of_range():
         P.stage_prefix("198.18.16.0/20", 16)
     with pytest.raises(ValueError, match="outside 0..15"):
         P.stage_prefix("198.18.16.0/20", 24, 16)
+
+
+@given(st.one_of(v4_announced, v6_announced), st.data())
+def test_address_index_inverts_nth_address(net, data):
+    n = data.draw(st.integers(0, net.num_addresses - 1))
+    assert P.address_index(net, P.nth_address(net, n)) == n
+
+
+@pytest.mark.parametrize("prefix, address, message", [
+    ("198.18.48.0/24", "198.18.49.1", "198.18.49.1 is outside 198.18.48.0/24"),
+    ("198.18.48.0/24", "2001:db8::1", "2001:db8::1 is outside 198.18.48.0/24"),
+    ("198.18.48.0/24", "svc1.example.edu", "'svc1.example.edu' is not an IP address"),
+])
+def test_address_index_rejects_foreign_addresses(prefix, address, message):
+    with pytest.raises(ValueError, match=message):
+        P.address_index(prefix, address)
