@@ -91,6 +91,11 @@ def main():
         parser.error("--name needs --dns")
     if not 0 < args.rate <= MAX_RATE or not 0 < args.duration <= MAX_DURATION:
         parser.error("bounded load only: 0 < --rate <= %d, 0 < --duration <= %d" % (MAX_RATE, MAX_DURATION))
+    if args.address:
+        try:
+            lab_address(args.address)
+        except ValueError as exc:
+            parser.error(str(exc))
     if not in_lab_netns():
         parser.error("run inside the lab's network namespace %r (labctl exec ...), never on the host's network"
                      % os.environ.get("LAB_NS", "agility-lab"))
