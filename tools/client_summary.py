@@ -32,7 +32,7 @@ def main():
         sys.exit(__doc__)
     failed = 0
     for arg in sys.argv[1:]:
-        name, _, path = arg.rpartition("=")
+        name, dummy, path = arg.rpartition("=")
         with open(path) as handle:
             text, bad = lines(name or path, json.load(handle))
         print("\n".join(text))
