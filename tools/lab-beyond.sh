@@ -16,6 +16,9 @@ export PATH=$root/.venv/bin:$PATH
 export ANSIBLE_COLLECTIONS_PATH=$root/.cache/collections
 inv=(-i inventories/lab -i .cache/lab/inventory.yml)
 play() { ansible-playbook "${inv[@]}" -l pop1,pop2 "$@"; }
+# the verdicts of the leak playbooks, one line each (results are logged as JSON)
+export ANSIBLE_CALLBACK_RESULT_FORMAT=json
+verdicts() { sed -n 's/^ *"msg": "\(\(moving policy\|no route leak\|route leak\).*\)"$/\1/p' "$1" | sed 's/\\"/"/g'; }
 client() {  # NAME DNS ZONE [lab_client options]: a client in the lab namespace, in the background
     local name=$1 dns=$2 zone=$3; shift 3
     $labctl exec "$root/.venv/bin/python" "$root/tools/lab_client.py" --dns "$dns" --zone "$zone" \
@@ -49,7 +52,7 @@ client c1 198.18.0.11 example.org. --names 200 --rate 5
 client c2 198.18.0.12 example.org. --names 200 --rate 5
 sleep 15
 play playbooks/route_leak_detect.yml -e addressing_leak_policy=leak-watch > $state/leak-healthy.log
-grep -o 'no route leak[^"]*' $state/leak-healthy.log
+verdicts $state/leak-healthy.log
 
 say "Making the leak: the Internet's route for pop1's address now points at pop2"
 echo leaked > $state/stage
@@ -61,11 +64,11 @@ say "Detect and mitigate (route_leak_mitigate.yml: keep the policy, move it to p
 echo mitigating > $state/stage
 play playbooks/route_leak_mitigate.yml -e addressing_leak_policy=leak-watch \
     -e addressing_gate_zone=example.org. -e addressing_ttl_margin=2 > $state/leak-mitigate.log
-grep -o 'route leak: PoP[^"]*' $state/leak-mitigate.log | sort -u
+verdicts $state/leak-mitigate.log
 echo mitigated > $state/stage
 sleep 15
 play playbooks/route_leak_detect.yml -e addressing_leak_policy=leak-watch > $state/leak-after.log
-grep -o 'no route leak[^"]*' $state/leak-after.log
+verdicts $state/leak-after.log
 stop_bg
 python tools/client_summary.py c1=$state/c1.json c2=$state/c2.json | tee $state/leak-clients.txt
 
@@ -96,6 +99,8 @@ stop_bg
 say "Load per address: pool anycast to its /24, a client on example.com., then the report"
 play playbooks/migrate_pool.yml -e addressing_migrate_pool=anycast -e addressing_migrate_stage=narrow \
     -e addressing_ttl_margin=2 > $state/migrate-narrow.log
+# anycast catchment split over both PoPs (ECMP on the L4 hash), as the Internet would
+$labctl route 198.18.16.0/20 pop1,pop2 >/dev/null; $labctl route 2001:db8:100::/44 pop1,pop2 >/dev/null
 play playbooks/load_report.yml -e addressing_report_dir=$root/$state/load-before -e addressing_report_png=false >/dev/null
 echo load > $state/stage
 client load 198.18.0.11 example.com. --names 5000 --rate 20 --duration 120

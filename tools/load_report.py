@@ -97,7 +97,8 @@ def plot(per_pop, fleet, path):
         import matplotlib.pyplot as plt
     except ImportError:
         raise SystemExit("load_report.py: --png needs matplotlib on the controller (pip install matplotlib)")
-    panels = [(pop, per_pop[pop]) for pop in sorted(per_pop)] + [("fleet", fleet)]
+    # a PoP that served nothing (outside the catchment) has nothing to draw on a log axis
+    panels = [(pop, per_pop[pop]) for pop in sorted(per_pop) if any(per_pop[pop]["series"])] + [("fleet", fleet)]
     fig, axes = plt.subplots(1, len(panels), figsize=(4.5 * len(panels), 4), sharey=True, squeeze=False)
     for ax, (title, s) in zip(axes[0], panels):
         ys = [v for v in s["series"] if v > 0]
