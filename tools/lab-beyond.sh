@@ -19,8 +19,9 @@ export PATH=$root/.venv/bin:$PATH
 export ANSIBLE_COLLECTIONS_PATH=$root/.cache/collections
 inv=(-i inventories/lab -i .cache/lab/inventory.yml)
 play() { ansible-playbook "${inv[@]}" -l pop1,pop2 "$@"; }
-# the verdicts of the leak playbooks, one line each (results are logged as JSON)
-export ANSIBLE_CALLBACK_RESULT_FORMAT=json
+# the verdicts of the leak playbooks, one line each (results are logged as JSON, without the
+# colours Molecule forces on its children)
+export ANSIBLE_CALLBACK_RESULT_FORMAT=json ANSIBLE_NOCOLOR=1 ANSIBLE_FORCE_COLOR=0
 verdicts() { sed -n 's/^ *"msg": "\(\(moving policy\|no route leak\|route leak\).*\)"$/\1/p' "$1" | sed 's/\\"/"/g'; }
 client() {  # NAME DNS ZONE [lab_client options]: a client in the lab namespace, in the background
     local name=$1 dns=$2 zone=$3; shift 3
