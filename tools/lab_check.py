@@ -15,7 +15,6 @@ import argparse
 import ipaddress
 import json
 import random
-import socket
 import ssl
 import sys
 
@@ -23,7 +22,7 @@ import dns.message
 import dns.query
 import dns.rdatatype
 
-from lab_client import http_get, udp_ping  # same directory: the HTTP and UDP probes
+from lab_client import connect_tcp, http_exchange, http_get, udp_ping  # same directory: the probes
 
 
 def resolve(server, name, qtype, timeout):
@@ -32,28 +31,13 @@ def resolve(server, name, qtype, timeout):
             for r in rrset]
 
 
-def _connect(address, port, timeout):
-    family = socket.AF_INET6 if ":" in address else socket.AF_INET
-    sock = socket.socket(family, socket.SOCK_STREAM)
-    sock.settimeout(timeout)
-    sock.connect((address, port))
-    return sock
-
-
 def tls_check(address, host, timeout):
     context = ssl.create_default_context()
     context.check_hostname = False
     context.verify_mode = ssl.CERT_NONE  # the lab's certificate is self-signed
-    with _connect(address, 443, timeout) as raw:
+    with connect_tcp(address, 443, timeout) as raw:
         with context.wrap_socket(raw, server_hostname=host) as sock:
-            sock.sendall(("GET / HTTP/1.1\r\nHost: %s\r\nConnection: close\r\n\r\n" % host).encode())
-            data = b""
-            while True:
-                chunk = sock.recv(4096)
-                if not chunk:
-                    break
-                data += chunk
-    body = json.loads(data.split(b"\r\n\r\n", 1)[1].decode())
+            body = http_exchange(sock, host)
     if body.get("sni") != host:
         raise ValueError("SNI %r echoed as %r" % (host, body.get("sni")))
     return body

@@ -93,19 +93,33 @@ def resolve(server, name, qtype, timeout):
     return []
 
 
-def http_get(address, port, host, timeout):
+def connect_tcp(address, port, timeout):
     family = socket.AF_INET6 if ":" in address else socket.AF_INET
-    with socket.socket(family, socket.SOCK_STREAM) as sock:
-        sock.settimeout(timeout)
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.settimeout(timeout)
+    try:
         sock.connect((address, port))
-        sock.sendall(("GET / HTTP/1.1\r\nHost: %s\r\nConnection: close\r\n\r\n" % host).encode())
-        data = b""
-        while True:
-            chunk = sock.recv(4096)
-            if not chunk:
-                break
-            data += chunk
-    body = json.loads(data.split(b"\r\n\r\n", 1)[1].decode())
+    except OSError:
+        sock.close()
+        raise
+    return sock
+
+
+def http_exchange(sock, host):
+    """One GET / on a connected (plain or TLS) socket; the edge's JSON body."""
+    sock.sendall(("GET / HTTP/1.1\r\nHost: %s\r\nConnection: close\r\n\r\n" % host).encode())
+    data = b""
+    while True:
+        chunk = sock.recv(4096)
+        if not chunk:
+            break
+        data += chunk
+    return json.loads(data.split(b"\r\n\r\n", 1)[1].decode())
+
+
+def http_get(address, port, host, timeout):
+    with connect_tcp(address, port, timeout) as sock:
+        body = http_exchange(sock, host)
     if body.get("host") != host:
         raise ValueError("edge saw Host %r, not %r" % (body.get("host"), host))
     return body
