@@ -25,7 +25,9 @@ $labctl up --pops "$pops"
 inv=(-i inventories/lab -i .cache/lab/inventory.yml)
 play() { ansible-playbook "${inv[@]}" -l "$(seq -s, -f 'pop%g' 1 "$pops")" "$@"; }
 snapshot() {  # per-address counters of every PoP's loader at the end of stage $1
-    play playbooks/load_report.yml -e "addressing_report_dir=$root/$state/$1" -e addressing_report_png=false >/dev/null
+    # announced scope: a stage's diff keeps the addresses of the stage being left
+    play playbooks/load_report.yml -e "addressing_report_dir=$root/$state/$1" -e addressing_report_png=false \
+        -e addressing_report_scope=announced >/dev/null
 }
 
 say "Deploying the fleet (site.yml)"
