@@ -1,13 +1,9 @@
 """Network namespaces for tests: create, run a function inside, delete."""
 
-import ctypes
-import os
 import subprocess
-import threading
 import uuid
 
-CLONE_NEWNET = 0x40000000
-_libc = ctypes.CDLL(None, use_errno=True)
+from agility_runtime.sklookup import netns
 
 
 def ip(*args, netns=None):
@@ -28,25 +24,7 @@ class NetNS(object):
 
     def run(self, fn, *args):
         """Call fn(*args) on a thread that entered this namespace; return its result."""
-        box = {}
-
-        def target():
-            fd = os.open(self.path, os.O_RDONLY)
-            try:
-                if _libc.setns(fd, CLONE_NEWNET) != 0:
-                    raise OSError(ctypes.get_errno(), "setns")
-                box["value"] = fn(*args)
-            except BaseException as exc:  # re-raised in the caller
-                box["error"] = exc
-            finally:
-                os.close(fd)
-
-        t = threading.Thread(target=target)
-        t.start()
-        t.join()
-        if "error" in box:
-            raise box["error"]
-        return box["value"]
+        return netns.call_in(self.path, fn, *args)
 
     def delete(self):
         subprocess.run(["ip", "netns", "del", self.name], capture_output=True, check=False)

@@ -11,7 +11,6 @@ Addresses: lab prefixes only. Links 192.0.2.0/24 (/30 each), pools 198.18.16.0/2
 and 198.18.32.0/24 (standby). Everything is deleted by ``close()``.
 """
 
-import ctypes
 import json
 import os
 import random
@@ -20,7 +19,6 @@ import socket
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 import urllib.request
 import uuid
@@ -28,6 +26,8 @@ import uuid
 import dns.message
 import dns.query
 import dns.rdatatype
+
+from agility_runtime.sklookup import netns
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
 VENV_BIN = os.path.dirname(sys.executable)
@@ -39,8 +39,6 @@ COLLECTIONS = os.path.join(ROOT, ".cache", "collections")
 ANYCAST = "198.18.16.0/24"
 STANDBY = "198.18.32.0/24"
 ZONE = "example.com."
-CLONE_NEWNET = 0x40000000
-_libc = ctypes.CDLL(None, use_errno=True)
 
 
 def sh(*cmd, check=True):
@@ -59,25 +57,7 @@ def usable():
 
 def in_netns(path, fn, *args):
     """Call fn(*args) on a thread inside the namespace at path; return its result."""
-    box = {}
-
-    def target():
-        fd = os.open(path, os.O_RDONLY)
-        try:
-            if _libc.setns(fd, CLONE_NEWNET) != 0:
-                raise OSError(ctypes.get_errno(), "setns")
-            box["value"] = fn(*args)
-        except BaseException as exc:  # re-raised in the caller
-            box["error"] = exc
-        finally:
-            os.close(fd)
-
-    t = threading.Thread(target=target)
-    t.start()
-    t.join()
-    if "error" in box:
-        raise box["error"]
-    return box["value"]
+    return netns.call_in(path, fn, *args)
 
 
 def base_policy(pop, index, policies, pools=None):

@@ -1,6 +1,7 @@
 """Network namespace identity and switching."""
 import ctypes
 import os
+import threading
 
 CLONE_NEWNET = 0x40000000
 SELF_NETNS = "/proc/thread-self/ns/net"
@@ -38,3 +39,26 @@ def unshare():
     if _libc().unshare(CLONE_NEWNET) != 0:
         err = ctypes.get_errno()
         raise OSError(err, "unshare(CLONE_NEWNET): %s" % os.strerror(err))
+
+
+def call_in(path, fn, *args):
+    """Call fn(*args) on a new thread inside the namespace at path; return its result.
+
+    A thread, because setns() moves only the calling thread and the caller stays where it was;
+    fn's exception is raised again in the caller.
+    """
+    box = {}
+
+    def target():
+        try:
+            enter(path)
+            box["value"] = fn(*args)
+        except BaseException as exc:  # noqa: B036 - handed to the caller
+            box["error"] = exc
+
+    t = threading.Thread(target=target)
+    t.start()
+    t.join()
+    if "error" in box:
+        raise box["error"]
+    return box["value"]
