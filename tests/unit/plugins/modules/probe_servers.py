@@ -7,8 +7,10 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
+import ctypes
 import ipaddress
 import random
+import signal
 import socket
 import struct
 import subprocess
@@ -126,6 +128,18 @@ def pool_answer(prefix, ttl=30, rng=None, cname=False):
     return behaviour
 
 
+PR_SET_PDEATHSIG = 1
+
+
+def _die_with_parent():
+    """In the child before exec: SIGTERM when the process that started it exits.
+
+    ansible-test runs each test in a forked child that leaves with os._exit, so a fixture's
+    teardown may never run there; the kernel then stops the server instead of leaking it.
+    """
+    ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+
+
 class Edge(object):
     """The real agility-edge process on loopback."""
 
@@ -135,13 +149,14 @@ class Edge(object):
             cmd += ["--listen", spec]
         cmd += list(extra)
         self.proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                                     stderr=subprocess.PIPE)
+                                     stderr=subprocess.PIPE, preexec_fn=_die_with_parent)
         self.lines = []
         self.reader = threading.Thread(target=self._read, daemon=True)
         self.reader.start()
         deadline = time.monotonic() + 15
         while sum("INFO listening" in l for l in list(self.lines)) < len(listens):
             if self.proc.poll() is not None or time.monotonic() > deadline:
+                self.proc.kill()
                 raise RuntimeError("agility-edge failed: %s" % "\n".join(self.lines))
             time.sleep(0.02)
 
