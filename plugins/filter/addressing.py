@@ -23,6 +23,7 @@ from ansible_collections.agility.addressing.plugins.module_utils.policy import (
 from ansible_collections.agility.addressing.plugins.module_utils.pop_policy import (
     build_pop_policy, describe,
 )
+from ansible_collections.agility.addressing.plugins.module_utils import load_stats
 
 try:
     import netaddr
@@ -88,6 +89,19 @@ def partition_slices(services, slices):
         raise AnsibleFilterError("partition_slices: %s" % exc)
 
 
+def bisect_round(services, k, hits, slice_addresses, old_address, ratio=0.5, min_hits=20):
+    """One DoS-bisection round: which address the attack followed, and what to split next."""
+    if isinstance(services, str) or not hasattr(services, "__iter__"):
+        raise AnsibleFilterError("bisect_round: expected a list of hostnames, got %r" % (services,))
+    if not isinstance(hits, dict):
+        raise AnsibleFilterError("bisect_round: hits must map addresses to counts, got %r" % (hits,))
+    try:
+        return load_stats.bisect_round(list(services), int(k), hits, [str(a) for a in slice_addresses],
+                                       str(old_address), ratio=float(ratio), min_hits=int(min_hits))
+    except (ValueError, TypeError) as exc:
+        raise AnsibleFilterError("bisect_round: %s" % exc)
+
+
 def pop_policy(pools, pop, index=None, policies=None, zones=None, default_policy=None,
                stages=None, revision=None, host=None, pool_overrides=None):
     """The validated policy document of one PoP, from inventory variables."""
@@ -124,6 +138,7 @@ class FilterModule(object):
             "pop_address": pop_address,
             "address_index": address_index,
             "partition_slices": partition_slices,
+            "bisect_round": bisect_round,
             "pop_policy": pop_policy,
             "policy_prefixes": policy_prefixes,
             "sk_lookup_bindings": sk_lookup_bindings,

@@ -174,27 +174,20 @@ def leak_message(leak):
 
 # ---------------------------------------------------------------- DoS bisection
 
-def _name(name):
-    name = str(name).strip().lower()
-    return name if name.endswith(".") else name + "."
+def _policy():
+    # Imported when needed: tools/ load this file by path, without the collection, and never split.
+    from ansible_collections.agility.addressing.plugins.module_utils import policy  # pylint: disable=import-outside-toplevel
+    return policy
 
 
 def split(services, k):
-    """Services into min(k, n) contiguous, near-equal, non-empty slices.
+    """Services into min(k, n) non-empty slices: the ``partition_slices`` filter's slices.
 
-    Names are lower-cased, made absolute, de-duplicated and sorted first: for k <= n this is
-    exactly the ``partition_slices`` filter, so the playbook and this bookkeeping agree.
+    The same function as the one the playbook publishes with (policy.partition_slices), minus
+    the empty slices it leaves when k > n.
     """
-    services = sorted(set(_name(s) for s in services))
-    n = len(services)
-    k = max(1, min(int(k), n)) if n else 1
-    out = []
-    start = 0
-    for i in range(k):
-        size = n // k + (1 if i < n % k else 0)
-        out.append(services[start:start + size])
-        start += size
-    return [s for s in out if s] or [[]]
+    slices = [s for s in _policy().partition_slices(services, max(1, int(k))) if s]
+    return slices or [[]]
 
 
 def followed_slice(hits_by_address, slice_addresses, old_address, ratio=0.5, min_hits=20):
@@ -239,7 +232,7 @@ def bisect_round(services, k, hits_by_address, slice_addresses, old_address, **k
         nxt = slices[index]
         out["followed_address"] = _canon(slice_addresses[index])
     else:
-        nxt = sorted(set(_name(s) for s in services))
+        nxt = sorted(set(_policy().normalise_name(s) for s in services))
     out["next_services"] = nxt
     out["isolated"] = kind == "slice" and len(nxt) == 1
     out["next_slices"] = split(nxt, k) if len(nxt) > 1 else [nxt]
