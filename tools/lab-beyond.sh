@@ -96,6 +96,13 @@ if want bisect; then
     bisect bisect-service
     stop_bg
 
+    say "DoS bisection over IPv6: an attacker floods svc21.example.edu's AAAA address (2001:db8:300::64)"
+    $labctl exec "$root/.venv/bin/python" "$root/tools/lab_attacker.py" --dns 198.18.0.11 --name svc21.example.edu \
+        --qtype AAAA --rate 50 --duration 600 > $state/attacker-service6.json &
+    sleep 5
+    bisect bisect-service6 -e addressing_bisect_attacked=2001:db8:300::64
+    stop_bg
+
     say "DoS bisection: an attacker floods the address 198.18.48.100 itself"
     $labctl exec "$root/.venv/bin/python" "$root/tools/lab_attacker.py" --address 198.18.48.100 \
         --rate 50 --duration 600 > $state/attacker-address.json &

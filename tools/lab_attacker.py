@@ -9,6 +9,7 @@ at a fixed rate, either to whatever address a PoP's DNS gives for one hostname
 botnet behind resolvers does), or to one fixed address (an attack on L3/L4):
 
     python tools/lab_attacker.py --dns 198.18.0.11 --name svc37.example.edu --rate 50 --duration 300
+    python tools/lab_attacker.py --dns 198.18.0.11 --name svc37.example.edu --qtype AAAA --duration 300
     python tools/lab_attacker.py --address 198.18.48.100 --rate 50 --duration 300
 
 Bounded by design: at most 500 datagrams per second and 900 seconds, and only to
@@ -66,14 +67,15 @@ class Target:
             return self.address
         now = time.monotonic()
         if now >= self.expires:
-            reply = dns.query.udp(dns.message.make_query(self.args.name, "A"), self.args.dns, timeout=2.0)
+            qtype = dns.rdatatype.from_text(self.args.qtype)
+            reply = dns.query.udp(dns.message.make_query(self.args.name, qtype), self.args.dns, timeout=2.0)
             for rrset in reply.answer:
-                if rrset.rdtype == dns.rdatatype.A:
+                if rrset.rdtype == qtype:
                     self.address = lab_address(rrset[0].address)
                     self.expires = now + max(1, rrset.ttl)
                     break
             else:
-                raise ValueError("no A answer for %s from %s" % (self.args.name, self.args.dns))
+                raise ValueError("no %s answer for %s from %s" % (self.args.qtype, self.args.name, self.args.dns))
         return self.address
 
 
@@ -83,6 +85,8 @@ def main():
     what.add_argument("--name", help="hostname to resolve and attack (needs --dns)")
     what.add_argument("--address", help="address to attack directly (L3/L4)")
     parser.add_argument("--dns", help="the PoP DNS server to ask for --name")
+    parser.add_argument("--qtype", choices=["A", "AAAA"], default="A",
+                        help="attack over IPv4 (A) or IPv6 (AAAA) addresses of --name")
     parser.add_argument("--port", type=int, default=8080)
     parser.add_argument("--rate", type=float, default=50, help="datagrams per second (at most %d)" % MAX_RATE)
     parser.add_argument("--duration", type=float, default=300, help="seconds (at most %d)" % MAX_DURATION)
