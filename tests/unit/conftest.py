@@ -19,3 +19,15 @@ RUNTIME_SRC = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."
 if os.path.isdir(RUNTIME_SRC) and RUNTIME_SRC not in sys.path:
     sys.path.insert(0, RUNTIME_SRC)
     os.environ["PYTHONPATH"] = os.pathsep.join(p for p in (RUNTIME_SRC, os.environ.get("PYTHONPATH")) if p)
+
+try:
+    from hypothesis import settings
+except ImportError:  # the modules' own tests do not need it
+    settings = None
+
+if settings is not None:
+    # Hypothesis' 200 ms per-example deadline is a timing assertion: on a loaded 2-core CI
+    # machine a cold first example took 304 ms and failed the run. Correctness is checked
+    # by the properties themselves; speed by the benchmarks.
+    settings.register_profile("agility", deadline=None)
+    settings.load_profile("agility")
