@@ -15,7 +15,12 @@ It provides:
   selection the responder runs per query (raises ``PolicyError``);
 * the address arithmetic the filters and the responder share
   (``stage_prefix``, ``pop_address``, ``partition_slices``, ...);
-* ``dumps(doc)`` the canonical JSON text of a policy file.
+* ``dumps(doc)`` the canonical JSON text of a policy file, and ``loads(raw)``
+  which reads one (nesting depth capped before ``json.loads``).
+
+Whatever the input, ``validate`` returns problems and ``loads``/``check``/
+``compile_policy`` raise ``PolicyError`` and nothing else (fuzzed in
+tests/unit/plugins/module_utils/test_policy_fuzz.py).
 
 See docs/policy-format.md for the format itself.
 """
@@ -47,9 +52,13 @@ ZONE_KEYS = ("account_type", "soa", "ns", "records", "hostnames")
 SOA_KEYS = ("mname", "rname", "serial", "refresh", "retry", "expire", "minimum", "ttl")
 RECORD_KEYS = ("name", "type", "ttl", "data")
 TOP_KEYS = ("format", "version", "pop", "pools", "policies", "default_policy", "zones", "revision")
+# A policy file nests 5 deep (policies[].match.client_subnets[]); refusing deeper input
+# before json.loads keeps its recursion (and ours) far from Python's limit.
+MAX_JSON_DEPTH = 32
 
-_LABEL_RE = re.compile(r"^(\*|[A-Za-z0-9_]([A-Za-z0-9_-]{0,61}[A-Za-z0-9_])?)$")
-_NAME_RE = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
+_LABEL_RE = re.compile(r"^(\*|[A-Za-z0-9_]([A-Za-z0-9_-]{0,61}[A-Za-z0-9_])?)\Z")
+_NAME_RE = re.compile(r"^[A-Za-z0-9_.-]{1,64}\Z")
+NAME_RULE = "labels of 1..63 letters, digits, '-' or '_' (or '*'), at most 253 characters"
 
 
 class PolicyError(ValueError):
@@ -61,8 +70,10 @@ class PolicyError(ValueError):
 
 
 def format_problems(problems):
-    """One line per problem, ``field: message``."""
-    return "; ".join("%s: %s" % (field, msg) for field, msg in problems)
+    """All problems on one line, ``field: message; ...`` (line breaks in keys or
+    values from the file are escaped, so a log line stays one line)."""
+    text = "; ".join("%s: %s" % (field, msg) for field, msg in problems)
+    return text.replace("\r", "\\r").replace("\n", "\\n")
 
 
 # ---------------------------------------------------------------------------
@@ -162,8 +173,14 @@ def normalise_name(name):
 
 
 def _valid_name(name):
-    labels = name.rstrip(".").split(".")
+    """``name`` (absolute, one trailing dot) has only valid labels and fits the wire."""
+    labels = (name[:-1] if name.endswith(".") else name).split(".")
     return len(name) <= 254 and all(_LABEL_RE.match(label) for label in labels)
+
+
+def _is_domain_name(value):
+    """A valid name other than the root, with or without the trailing dot."""
+    return isinstance(value, str) and value not in ("", ".") and _valid_name(normalise_name(value))
 
 
 def absolute_name(name, zone):
@@ -273,6 +290,8 @@ def _validate_match(p, field, match):
             for i, item in enumerate(match[key]):
                 if not isinstance(item, str) or not item:
                     p.add("%s.%s[%d]" % (field, key, i), "must be a non-empty string")
+                elif key == "zones" and not _is_domain_name(item):
+                    p.add("%s.%s[%d]" % (field, key, i), "%r is not a zone name (%s)" % (item, NAME_RULE))
     if "qtypes" in match and _check_list(p, field + ".qtypes", match["qtypes"]):
         for i, q in enumerate(match["qtypes"]):
             if q not in POLICY_QTYPES:
@@ -299,17 +318,20 @@ def _validate_policy(p, field, pol, pools, pop_index):
     strategy = pol.get("strategy", "random")
     if strategy not in STRATEGIES:
         p.add(field + ".strategy", "unknown strategy %r (one of: %s)" % (strategy, ", ".join(STRATEGIES)))
-    pool = pools.get(pol.get("pool"))
-    if "pool" in pol and pol["pool"] not in pools:
-        p.add(field + ".pool", "names no pool %r (pools: %s)" % (pol["pool"], ", ".join(sorted(pools))))
+    pool = None
+    if "pool" in pol:
+        if isinstance(pol["pool"], str) and pol["pool"] in pools:
+            pool = pools[pol["pool"]]
+        else:
+            p.add(field + ".pool", "names no pool %r (pools: %s)" % (pol["pool"], ", ".join(sorted(pools))))
     if "match" in pol:
         _validate_match(p, field + ".match", pol["match"])
     offset = pol.get("offset", 0)
-    if "offset" in pol:
-        _check_int(p, field + ".offset", offset, 0, 2 ** 32)
+    if "offset" in pol and not _check_int(p, field + ".offset", offset, 0, 2 ** 32):
+        offset = 0  # reported; the size checks below go on with no offset
     if "secondary_pool" in pol:
         sec = pol["secondary_pool"]
-        if sec not in pools:
+        if not isinstance(sec, str) or sec not in pools:
             p.add(field + ".secondary_pool", "names no pool %r" % (sec,))
         elif sec == pol.get("pool"):
             p.add(field + ".secondary_pool", "must differ from pool (address diversity needs two disjoint pools)")
@@ -369,7 +391,7 @@ def _validate_zone(p, field, zone_name, zone):
     soa = zone.get("soa")
     if soa is not None and _check_keys(p, field + ".soa", soa, SOA_KEYS):
         for key in ("mname", "rname"):
-            if not isinstance(soa.get(key), str) or not _valid_name(normalise_name(soa.get(key) or ".x")):
+            if not _is_domain_name(soa.get(key)):
                 p.add("%s.soa.%s" % (field, key), "must be a domain name")
         for key, low, high in (("serial", 0, 2 ** 32 - 1), ("refresh", 1, 2 ** 31 - 1),
                                ("retry", 1, 2 ** 31 - 1), ("expire", 1, 2 ** 31 - 1),
@@ -380,9 +402,13 @@ def _validate_zone(p, field, zone_name, zone):
             p.add(field + ".soa.serial", "is required")
     if "ns" in zone and _check_list(p, field + ".ns", zone["ns"]):
         for i, ns in enumerate(zone["ns"]):
-            if not isinstance(ns, str) or not _valid_name(normalise_name(ns or ".x")):
+            if not _is_domain_name(ns):
                 p.add("%s.ns[%d]" % (field, i), "must be a domain name")
-    for i, rec in enumerate(zone.get("records") or []):
+    records = zone.get("records", [])
+    if not isinstance(records, list):
+        p.add(field + ".records", "must be a list of records")
+        records = []
+    for i, rec in enumerate(records):
         rfield = "%s.records[%d]" % (field, i)
         if not _check_keys(p, rfield, rec, RECORD_KEYS):
             continue
@@ -399,12 +425,27 @@ def _validate_zone(p, field, zone_name, zone):
             _check_address(p, rfield + ".data", rec.get("data"), 4)
         if rec.get("type") == "AAAA":
             _check_address(p, rfield + ".data", rec.get("data"), 6)
-        if isinstance(rec.get("name"), str) and rec["name"] != "@" and rec["name"].endswith("."):
-            if not normalise_name(rec["name"]).endswith("." + zone_name) and normalise_name(rec["name"]) != zone_name:
-                p.add(rfield + ".name", "%s lies outside the zone" % rec["name"])
+        if "name" in rec:
+            _check_zone_name(p, rfield + ".name", rec["name"], zone_name)
     hostnames = zone.get("hostnames", ["*"])
     if not isinstance(hostnames, list):
         p.add(field + ".hostnames", "must be a list of hostnames (or ['*'] for every name)")
+        hostnames = []
+    for i, host in enumerate(hostnames):
+        if host != "*":
+            _check_zone_name(p, "%s.hostnames[%d]" % (field, i), host, zone_name)
+
+
+def _check_zone_name(p, field, name, zone_name):
+    """A name inside the zone: relative, '@' (the apex), or absolute with a trailing dot."""
+    if not isinstance(name, str) or not name:
+        p.add(field, "must be a name relative to the zone, '@' or an absolute name in it, got %r" % (name,))
+        return
+    full = absolute_name(name, zone_name)
+    if not _valid_name(full):
+        p.add(field, "%r is not a valid domain name (%s)" % (name, NAME_RULE))
+    elif full != zone_name and not full.endswith("." + zone_name):
+        p.add(field, "%s lies outside the zone" % name)
 
 
 def _check_address(p, field, value, version):
@@ -449,7 +490,7 @@ def validate(doc):
         names.add(label)
         _validate_policy(p, field, pol, pools, pop_index)
     default = doc.get("default_policy")
-    if default is not None and default not in names:
+    if default is not None and (not isinstance(default, str) or default not in names):
         p.add("default_policy", "names no policy %r" % (default,))
     zones = doc.get("zones", {})
     if not isinstance(zones, dict):
@@ -472,6 +513,42 @@ def check(doc):
     problems = validate(doc)
     if problems:
         raise PolicyError(problems)
+
+
+def loads(raw, source="policy file"):
+    """The document in ``raw`` (JSON text or UTF-8 bytes); ``PolicyError`` if it is not
+    JSON or nests deeper than ``MAX_JSON_DEPTH`` (checked before ``json.loads``)."""
+    if isinstance(raw, bytes):
+        try:
+            raw = raw.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise PolicyError([("(file)", "%s is not UTF-8: %s" % (source, exc))])
+    depth = _json_depth(raw, MAX_JSON_DEPTH)
+    if depth > MAX_JSON_DEPTH:
+        raise PolicyError([("(file)", "%s nests deeper than %d levels of [ and {" % (source, MAX_JSON_DEPTH))])
+    try:
+        return json.loads(raw)
+    except (ValueError, RecursionError) as exc:
+        raise PolicyError([("(file)", "%s is not valid JSON: %s" % (source, exc))])
+
+
+_JSON_STRING_RE = re.compile(r'"[^"\\]*(?:\\.[^"\\]*)*"', re.S)
+_NOT_BRACKET_RE = re.compile(r"[^\[\]{}]+")
+
+
+def _json_depth(text, limit):
+    """Deepest [/{ nesting in JSON text (strings skipped), counting stops past ``limit``."""
+    depth = deepest = 0
+    for char in _NOT_BRACKET_RE.sub("", _JSON_STRING_RE.sub("", text)):
+        if char in "[{":
+            depth += 1
+            if depth > deepest:
+                deepest = depth
+                if deepest > limit:
+                    break
+        else:
+            depth -= 1
+    return deepest
 
 
 def dumps(doc):
@@ -704,11 +781,7 @@ def load_file(path):
             raw = handle.read()
     except (IOError, OSError) as exc:
         raise PolicyError([("(file)", "cannot read %s: %s" % (path, exc))])
-    try:
-        doc = json.loads(raw.decode("utf-8"))
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise PolicyError([("(file)", "%s is not valid JSON: %s" % (path, exc))])
-    return compile_policy(doc)
+    return compile_policy(loads(raw, path))
 
 
 # ---------------------------------------------------------------------------

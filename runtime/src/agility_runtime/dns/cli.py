@@ -3,7 +3,7 @@
     agility-dns --policy FILE --listen 127.0.0.1:5353 --listen [::1]:5353 \\
                 [--workers N] [--metrics 127.0.0.1:9153] [--pidfile FILE] [--user NAME]
     agility-dns --check-config FILE        # exit 0 if FILE is good, else 1 + reason
-    agility-dns reload --pidfile FILE      # send SIGHUP to the running server
+    agility-dns reload --pidfile FILE      # reload the running server, report the result
 """
 
 import argparse
@@ -11,9 +11,10 @@ import os
 import pwd
 import signal
 import sys
+import time
 
 from agility_runtime import policy
-from agility_runtime.dns import log, sockets, state as statemod
+from agility_runtime.dns import log, reloadstatus, sockets, state as statemod
 
 
 def _listen(text):
@@ -64,18 +65,33 @@ def check_config(path):
 
 
 def reload_main(argv):
-    p = argparse.ArgumentParser(prog="agility-dns reload",
-                                description="Ask a running agility-dns to re-read its policy file (SIGHUP).")
-    p.add_argument("--pidfile", required=True, metavar="FILE")
+    p = argparse.ArgumentParser(
+        prog="agility-dns reload",
+        description="Make a running agility-dns re-read its policy file (SIGHUP) and wait for the result: "
+                    "exit 0 once every worker serves the new file, 1 if it was refused (the server keeps "
+                    "its last good policy) or no result came.")
+    p.add_argument("--pidfile", required=True, metavar="FILE", help="the server's --pidfile")
+    p.add_argument("--timeout", type=float, default=30.0, help="seconds to wait for the result (default 30)")
     args = p.parse_args(argv)
     try:
         with open(args.pidfile) as handle:
             pid = int(handle.read().strip())
+        sent_at = time.monotonic()
         os.kill(pid, signal.SIGHUP)
     except (OSError, ValueError) as exc:
-        sys.stderr.write("agility-dns reload: %s\n" % exc)
+        sys.stderr.write("agility-dns reload: cannot signal the server of %s: %s\n" % (args.pidfile, exc))
         return 1
-    sys.stdout.write("sent SIGHUP to %d\n" % pid)
+    status = reloadstatus.wait_result(reloadstatus.path_for(args.pidfile), pid, sent_at, args.timeout)
+    if status is None:
+        sys.stderr.write("agility-dns reload: no result from pid %d within %.0f s (status file %s)\n"
+                         % (pid, args.timeout, reloadstatus.path_for(args.pidfile)))
+        return 1
+    if status["result"] != "ok":
+        sys.stderr.write("agility-dns reload: failed, still serving policy %s: %s\n"
+                         % (status.get("digest"), status.get("reason")))
+        return 1
+    sys.stdout.write("reloaded %s: serving policy %s (was %s)\n"
+                     % (status.get("path"), status.get("digest"), status.get("previous_digest")))
     return 0
 
 
@@ -117,8 +133,13 @@ def main(argv=None):
         log.error("start", result="failed", reason=str(exc))
         return 1
     if args.pidfile:
-        with open(args.pidfile, "w") as handle:
-            handle.write("%d\n" % os.getpid())
+        try:
+            with open(args.pidfile, "w") as handle:
+                handle.write("%d\n" % os.getpid())
+            sup.status = reloadstatus.Writer(reloadstatus.path_for(args.pidfile))
+        except OSError as exc:
+            log.error("start", result="failed", reason="cannot write %s: %s" % (args.pidfile, exc))
+            return 1
     if args.user:
         try:
             drop_privileges(args.user)

@@ -5,7 +5,12 @@
   restarted on the very same sockets (no re-bind, no privilege needed).
   Sockets from systemd (LISTEN_FDS) are shared by all workers.
 * SIGHUP re-reads the policy file: a good file is sent (as bytes) to every worker,
-  which swaps its state reference; a bad file is logged and changes nothing.
+  which swaps its state reference; a bad file is logged and changes nothing.  The
+  result is written to the status file (``reloadstatus``) once every worker has
+  confirmed, which is what ``agility-dns reload`` waits for; with NOTIFY_SOCKET,
+  RELOADING=1 ... READY=1 bracket the reload.
+* READY=1 is sent once every worker has answered a first control message (its
+  serving threads are started right after; the sockets were bound before the fork).
 * SIGTERM/SIGINT stop the workers and exit 0.
 * Metrics: Prometheus text at http://ADDR:PORT/metrics (fresh snapshots are
   requested from every worker per scrape).
@@ -22,7 +27,10 @@ import threading
 import time
 
 from agility_runtime import policy
-from agility_runtime.dns import log, sockets, state as statemod, stats as statsmod, worker
+from agility_runtime.dns import log, reloadstatus, sockets, state as statemod, stats as statsmod, worker
+
+# how long a reload (or the start) waits for every worker to confirm
+CONFIRM_TIMEOUT = 5.0
 
 
 class _Slot:
@@ -55,6 +63,8 @@ class Supervisor:
         self.cond = threading.Condition()
         self.httpd = None
         self.extra_fds = []
+        self.status = None        # reloadstatus.Writer, set by the CLI when there is a pidfile
+        self.pending = None       # the reload (or start) waiting for worker confirmations
 
     # -- setup ---------------------------------------------------------------
     def open_sockets(self):
@@ -97,28 +107,78 @@ class Supervisor:
 
     # -- reload ----------------------------------------------------------------
     def reload(self):
+        """Start a reload; its result is reported by ``_finish`` once the workers confirm."""
         path = self.cfg.policy
+        started = time.monotonic()
+        _sd_notify(b"RELOADING=1\nMONOTONIC_USEC=%d" % int(started * 1e6))
         try:
             new = statemod.load(path)
         except policy.PolicyError as exc:
             self.reloads_failed += 1
             self.last_ok = 0
             log.error("reload", result="failed", path=path, reason=str(exc), digest_in_use=self.state.digest)
+            self._report(started, "failed", reason=str(exc))
             return False
         old = self.state.digest
         self.state = new
         self.loaded_at = time.time()
         self.reloads_ok += 1
         self.last_ok = 1
+        waiting = set()
         for slot in self.slots:
             if slot.ctrl is not None:
                 try:
                     worker.send_msg(slot.ctrl, b"R" + new.raw, slot.lock)
+                    waiting.add(slot.index)
                 except OSError:
                     pass  # a dead worker is restarted with the new state
-        log.info("reload", result="ok", path=path, digest=new.digest, previous_digest=old,
-                 changed=(old != new.digest))
+        self.pending = {"kind": "reload", "started": started, "waiting": waiting, "errors": [],
+                        "previous": old}
+        self._check_pending()
         return True
+
+    def _confirmed(self, slot, error=None):
+        if self.pending is not None and slot.index in self.pending["waiting"]:
+            self.pending["waiting"].discard(slot.index)
+            if error:
+                self.pending["errors"].append("worker %d: %s" % (slot.index, error))
+
+    def _check_pending(self):
+        """Report the pending reload (or start) once all workers confirmed or time is up."""
+        pend = self.pending
+        if pend is None:
+            return
+        late = time.monotonic() - pend["started"] > CONFIRM_TIMEOUT
+        if pend["waiting"] and not late:
+            return
+        self.pending = None
+        errors = pend["errors"] + ["worker %d did not confirm within %.0f s" % (i, CONFIRM_TIMEOUT)
+                                   for i in sorted(pend["waiting"])]
+        if pend["kind"] == "start":
+            self._announce_ready(errors)
+            return
+        path, digest = self.cfg.policy, self.state.digest
+        if errors:
+            reason = "; ".join(errors)
+            log.error("reload", result="failed", path=path, reason=reason, digest=digest)
+            self._report(pend["started"], "failed", reason=reason, previous_digest=pend["previous"])
+            return
+        log.info("reload", result="ok", path=path, digest=digest, previous_digest=pend["previous"],
+                 changed=(pend["previous"] != digest))
+        self._report(pend["started"], "ok", previous_digest=pend["previous"])
+
+    def _report(self, started, result, **fields):
+        """Status file for ``agility-dns reload``, and READY=1 (the reload is over)."""
+        digest = self.state.digest
+        if self.status is not None:
+            try:
+                self.status.write(started=started, result=result, digest=digest, path=self.cfg.policy,
+                                  **fields)
+            except OSError as exc:
+                log.error("status_write_failed", path=self.status.path, error=str(exc))
+        text = "serving policy %s" % digest if result == "ok" else \
+            "reload failed, serving policy %s" % digest
+        _sd_notify(("READY=1\nSTATUS=%s" % text).encode())
 
     # -- metrics ---------------------------------------------------------------
     def collect(self, timeout=1.0):
@@ -194,10 +254,13 @@ class Supervisor:
                 slot.snapshot = json.loads(msg[9:].decode())
                 slot.snap_seq = seq
                 self.cond.notify_all()
+            if self.pending is not None and self.pending["kind"] == "start" and seq >= self.pending["seq"]:
+                self._confirmed(slot)
         elif msg[:1] == b"r":
             text = msg[1:].decode("utf-8", "replace")
             if not text.startswith("ok"):
                 log.error("worker_reload", worker=slot.index, result=text)
+            self._confirmed(slot, None if text.startswith("ok") else text)
 
     def _reap(self):
         while True:
@@ -217,6 +280,7 @@ class Supervisor:
                         if slot.snapshot:
                             self.retired.append(slot.snapshot)
                         slot.snapshot = {}
+                    self._confirmed(slot)  # restarted below with the state in use
                     if not self.stopping:
                         log.error("worker_exited", worker=slot.index, pid=pid, status=status)
                         if time.monotonic() - slot.started < 1.0:
@@ -245,16 +309,23 @@ class Supervisor:
         for slot in self.slots:
             self.spawn(slot)
         self.start_metrics()
-        _sd_notify(b"READY=1\nSTATUS=serving policy %s" % self.state.digest.encode())
-        log.info("ready", workers=len(self.slots), digest=self.state.digest, pop=self.state.pop,
-                 policy=self.cfg.policy,
-                 listen=",".join(sockets.describe(s) for s in self.slots[0].udp + self.slots[0].tcp),
-                 metrics=("%s:%d" % self.cfg.metrics[1:]) if self.cfg.metrics else "off",
-                 pids=",".join(str(s.pid) for s in self.slots))
+        # READY once every worker answers a first snapshot request
+        with self.cond:
+            self.seq += 1
+            first = self.seq
+        waiting = set()
+        for slot in self.slots:
+            try:
+                worker.send_msg(slot.ctrl, b"S" + struct.pack(">Q", first), slot.lock)
+                waiting.add(slot.index)
+            except OSError:
+                pass
+        self.pending = {"kind": "start", "started": time.monotonic(), "waiting": waiting, "errors": [],
+                        "seq": first}
         while not self.stopping:
             fds = [rfd] + [s.ctrl for s in self.slots if s.ctrl is not None]
             try:
-                readable, writable, errored = select.select(fds, [], [], 1.0)
+                readable, writable, errored = select.select(fds, [], [], 0.1 if self.pending else 1.0)
             except InterruptedError:
                 readable = []
             for r in readable:
@@ -268,11 +339,27 @@ class Supervisor:
                     for slot in self.slots:
                         if slot.ctrl is r:
                             self._on_ctrl(slot)
-            if self.reload_wanted:
+            self._reap()
+            self._check_pending()
+            if self.reload_wanted and self.pending is None:
                 self.reload_wanted = False
                 self.reload()
-            self._reap()
         self.shutdown()
+
+    def _announce_ready(self, errors):
+        if errors:
+            log.warning("workers_slow", reason="; ".join(errors))
+        if self.status is not None:
+            try:
+                self.status.write(started=0.0, result="started", digest=self.state.digest, path=self.cfg.policy)
+            except OSError as exc:
+                log.error("status_write_failed", path=self.status.path, error=str(exc))
+        _sd_notify(b"READY=1\nSTATUS=serving policy %s" % self.state.digest.encode())
+        log.info("ready", workers=len(self.slots), digest=self.state.digest, pop=self.state.pop,
+                 policy=self.cfg.policy,
+                 listen=",".join(sockets.describe(s) for s in self.slots[0].udp + self.slots[0].tcp),
+                 metrics=("%s:%d" % self.cfg.metrics[1:]) if self.cfg.metrics else "off",
+                 pids=",".join(str(s.pid) for s in self.slots))
 
     def shutdown(self):
         _sd_notify(b"STOPPING=1")
@@ -304,6 +391,8 @@ class Supervisor:
                 os.unlink(self.cfg.pidfile)
             except OSError:
                 pass
+        if self.status is not None:
+            self.status.remove()
         log.info("stopped")
 
 
