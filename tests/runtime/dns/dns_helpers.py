@@ -5,6 +5,7 @@ import json
 import os
 import signal
 import socket
+import struct
 import subprocess
 import sys
 import time
@@ -110,6 +111,28 @@ def query(name, rdtype="A", port=None, host="127.0.0.1", tcp=False, timeout=2.0,
     if tcp:
         return dns.query.tcp(q, host, port=port, timeout=timeout)
     return dns.query.udp(q, host, port=port, timeout=timeout, ignore_trailing=False)
+
+
+def tcp_frame(msg):
+    return struct.pack(">H", len(msg)) + msg
+
+
+def read_frame(sock):
+    """One length-prefixed DNS message from ``sock``, or None at EOF."""
+    head = b""
+    while len(head) < 2:
+        chunk = sock.recv(2 - len(head))
+        if not chunk:
+            return None
+        head += chunk
+    (n,) = struct.unpack(">H", head)
+    body = b""
+    while len(body) < n:
+        chunk = sock.recv(n - len(body))
+        if not chunk:
+            return None
+        body += chunk
+    return body
 
 
 class Server:
