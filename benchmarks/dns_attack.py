@@ -14,11 +14,12 @@ slowloris: CONNS TCP connections (default 600, spread over --sources source addr
 
     .venv/bin/python benchmarks/dns_attack.py slowloris [--conns 600] [--seconds 20]
 
-rrl: one source (127.0.0.2, several ports, as a spoofed flood looks) sends --qps queries
-  per second (default 50,000) for --seconds; 50 other sources in other /24s send 20 q/s
+rrl: dnsperf from one source (127.0.0.2, 8 ports, as a spoofed flood looks) sends --qps
+  queries per second (default 50,000) for --seconds; 50 other sources in other /24s send 20 q/s
   each.  agility-dns runs with --rrl-rate RATE --rrl-slip 2, Knot with mod-rrl
-  (rate-limit RATE, slip 2).  Printed: full and truncated answers the flooding source got
-  (full answers per second against RATE), and the other sources' answered share and
+  (rate-limit RATE, slip 2).  Printed: answers the flooding source got (dnsperf), for
+  agility-dns split into full answers per second (against RATE) and truncated ones (from
+  its metrics), and the other sources' answered share and
   median latency, without and with the flood, per server.
 
     .venv/bin/python benchmarks/dns_attack.py rrl [--qps 50000] [--seconds 10] [--rate 100]
@@ -344,69 +345,50 @@ def bench_slowloris(args, tmp):
 
 # --- RRL -----------------------------------------------------------------------------------
 
-def flood_receiver(socks, seconds, result):
-    sel = selectors.DefaultSelector()
-    for s in socks:
-        sel.register(s, selectors.EVENT_READ)
-    full = tc = 0
-    end = time.monotonic() + seconds
-    while time.monotonic() < end:
-        for key, dummy in sel.select(timeout=0.1):
-            while True:
-                try:
-                    data = key.fileobj.recv(4096)
-                except (BlockingIOError, InterruptedError):
-                    break
-                if data[2] & 0x02:
-                    tc += 1
-                else:
-                    full += 1
-    result.put((full, tc))
+def flood(port, qps, seconds, tmp):
+    """dnsperf from 127.0.0.2 (8 ports) at ``qps``: (sent, answered (full + TC), lost, elapsed)."""
+    import re
+    qfile = os.path.join(tmp, "flood.txt")
+    with open(qfile, "w") as handle:
+        for i in range(10000):
+            handle.write("f%d.%s A\n" % (i, ZONE))
+    cmd = ["dnsperf", "-a", "127.0.0.2", "-s", "127.0.0.1", "-p", str(port), "-d", qfile, "-l", str(seconds),
+           "-c", "8", "-q", "60000", "-Q", str(qps), "-t", "1"]
+    out = subprocess.run(cmd, capture_output=True, text=True, timeout=seconds + 30, check=False).stdout
+
+    def grab(pattern):
+        m = re.search(pattern, out)
+        return float(m.group(1)) if m else 0.0
+    return (int(grab(r"Queries sent:\s+(\d+)")), int(grab(r"Queries completed:\s+(\d+)")),
+            int(grab(r"Queries lost:\s+(\d+)")), grab(r"Run time \(s\):\s+([\d.]+)") or seconds)
 
 
-def flood(port, qps, seconds, nsocks=8):
-    """(sent, full answers, truncated answers) for a flood from 127.0.0.2 at ``qps``."""
-    socks = []
-    for dummy in range(nsocks):
-        s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-        s.bind(("127.0.0.2", 0))
-        s.setblocking(False)
-        s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 1 << 22)
-        socks.append(s)
-    result = multiprocessing.Queue()
-    recv = multiprocessing.Process(target=flood_receiver, args=(socks, seconds + 1.5, result))
-    recv.start()
-    packets = [query_wire("f%d.%s" % (i, ZONE), i) for i in range(4096)]
-    dest = ("127.0.0.1", port)
-    sent = 0
-    start = time.monotonic()
-    end = start + seconds
-    while True:
-        now = time.monotonic()
-        if now >= end:
-            break
-        target = int((now - start) * qps)
-        while sent < target:
-            try:
-                socks[sent % nsocks].sendto(packets[sent & 4095], dest)
-            except BlockingIOError:
-                pass
-            sent += 1
-        time.sleep(0.0005)
-    elapsed = time.monotonic() - start
-    recv.join()
-    full, tc = result.get()
-    for s in socks:
-        s.close()
-    return sent, elapsed, full, tc
+def rrl_counts(metrics_port):
+    """(UDP answers sent in full, slipped, dropped) so far, from agility-dns's metrics."""
+    import urllib.request
+    with urllib.request.urlopen("http://127.0.0.1:%d/metrics" % metrics_port, timeout=5) as r:
+        text = r.read().decode()
+    full = slipped = dropped = 0
+    for line in text.splitlines():
+        value = line.rsplit(" ", 1)[-1]
+        if line.startswith("agility_dns_queries_total{") and 'proto="udp"' in line:
+            full += int(float(value))
+        elif line.startswith('agility_dns_rrl_limited_total{action="slipped"}'):
+            slipped = int(float(value))
+        elif line.startswith('agility_dns_rrl_limited_total{action="dropped"}'):
+            dropped = int(float(value))
+    return full, slipped, dropped
 
 
 def bench_rrl(args, tmp):
+    need("dnsperf")
     legit = ["127.0.%d.1" % (10 + i) for i in range(50)]  # 50 sources, each in its own /24
     servers = []
     port = free_port()
-    servers.append(("agility-dns",) + start_agility(tmp, port, args.workers,
-                                                    ["--rrl-rate", str(args.rate), "--rrl-slip", "2"]) + (port,))
+    mport = free_port()
+    servers.append(("agility-dns",) + start_agility(
+        tmp, port, args.workers, ["--rrl-rate", str(args.rate), "--rrl-slip", "2",
+                                  "--metrics", "127.0.0.1:%d" % mport]) + (port,))
     port = free_port()
     servers.append(("knot",) + start_knot(tmp, port, args.rate) + (port,))
     rows = []
@@ -419,24 +401,35 @@ def bench_rrl(args, tmp):
             udp.join()
             base = res.get()
             time.sleep(1.0)
+            before = rrl_counts(mport) if name == "agility-dns" else None
             udp, res = run_udp_probe(port, args.seconds, legit, 20)
-            sent, elapsed, full, tc = flood(port, args.qps, args.seconds)
+            sent, answered, lost, elapsed = flood(port, args.qps, args.seconds, tmp)
             udp.join()
             under = res.get()
-            rows.append((name, desc, sent, elapsed, full, tc, base, under))
+            split = None
+            if before is not None:
+                after = rrl_counts(mport)
+                split = tuple(a - b for a, b in zip(after, before))
+            rows.append((name, desc, sent, elapsed, answered, lost, split, base, under))
             print("%s done" % name, flush=True)
     finally:
         for name, proc, desc, port in servers:
             stop(proc)
     print()
-    print("rrl: one source (127.0.0.2, 8 ports) at %d q/s for %d s; 50 other sources (own /24 each) at 20 q/s; "
-          "rate %d/s per /24, slip 2; %d cores shared with the sender" % (args.qps, args.seconds, args.rate,
-                                                                        os.cpu_count()))
-    print("%-12s %9s %9s %10s %9s %9s %-24s %-24s" % ("server", "sent", "sent q/s", "full back", "full/s",
-                                                       "TC back", "others before", "others flood"))
-    for name, desc, sent, elapsed, full, tc, base, under in rows:
-        print("%-12s %9d %9.0f %10d %9.1f %9d %5d/%-5d %7.2f ms %5d/%-5d %7.2f ms"
-              % (name, sent, sent / elapsed, full, full / elapsed, tc, base[0], base[1], base[2],
+    print("rrl: dnsperf from one source (127.0.0.2, -c 8) at -Q %d for %d s; 50 other sources (own /24 each) "
+          "at 20 q/s; rate %d/s per /24, slip 2; %d cores shared with the senders"
+          % (args.qps, args.seconds, args.rate, os.cpu_count()))
+    print("%-12s %9s %9s %11s %9s %-26s %-24s %-24s" % (
+        "server", "sent", "sent q/s", "answered", "lost", "full/s back (TC, dropped)", "others before",
+        "others flood"))
+    for name, desc, sent, elapsed, answered, lost, split, base, under in rows:
+        if split:
+            full = split[0] - under[0]  # full UDP answers in the window minus those the others got
+            detail = "%7.1f (%d, %d)" % (full / elapsed, split[1], split[2])
+        else:
+            detail = "n/a (no split)"
+        print("%-12s %9d %9.0f %11d %9d %-26s %5d/%-5d %7.2f ms %5d/%-5d %7.2f ms"
+              % (name, sent, sent / elapsed, answered, lost, detail, base[0], base[1], base[2],
                  under[0], under[1], under[2]))
     for name, desc, *dummy in rows:
         print("  %s: %s" % (name, desc))
