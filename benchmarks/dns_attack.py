@@ -17,10 +17,10 @@ slowloris: CONNS TCP connections (default 600, spread over --sources source addr
 rrl: dnsperf from one source (127.0.0.2, 8 ports, as a spoofed flood looks) sends --qps
   queries per second (default 50,000) for --seconds; 50 other sources in other /24s send 20 q/s
   each.  agility-dns runs with --rrl-rate RATE --rrl-slip 2, Knot with mod-rrl
-  (rate-limit RATE, slip 2).  Printed: answers the flooding source got (dnsperf), for
-  agility-dns split into full answers per second (against RATE) and truncated ones (from
-  its metrics), and the other sources' answered share and
-  median latency, without and with the flood, per server.
+  (rate-limit RATE, slip 2).  Phases per server: the other sources alone; the flood alone
+  (answers the flooding source got, per dnsperf; for agility-dns split exactly into full
+  answers per second, against RATE, and truncated/dropped ones, from its metrics); the
+  flood and the other sources together (their answered share and median latency).
 
     .venv/bin/python benchmarks/dns_attack.py rrl [--qps 50000] [--seconds 10] [--rate 100]
 """
@@ -401,15 +401,19 @@ def bench_rrl(args, tmp):
             udp.join()
             base = res.get()
             time.sleep(1.0)
+            # the flood alone: agility-dns's metrics then split its answers exactly
             before = rrl_counts(mport) if name == "agility-dns" else None
-            udp, res = run_udp_probe(port, args.seconds, legit, 20)
             sent, answered, lost, elapsed = flood(port, args.qps, args.seconds, tmp)
-            udp.join()
-            under = res.get()
             split = None
             if before is not None:
-                after = rrl_counts(mport)
-                split = tuple(a - b for a, b in zip(after, before))
+                time.sleep(0.5)
+                split = tuple(a - b for a, b in zip(rrl_counts(mport), before))
+            time.sleep(1.0)
+            # the flood and the other sources together
+            udp, res = run_udp_probe(port, args.seconds, legit, 20)
+            flood(port, args.qps, args.seconds, tmp)
+            udp.join()
+            under = res.get()
             rows.append((name, desc, sent, elapsed, answered, lost, split, base, under))
             print("%s done" % name, flush=True)
     finally:
@@ -424,7 +428,7 @@ def bench_rrl(args, tmp):
         "others flood"))
     for name, desc, sent, elapsed, answered, lost, split, base, under in rows:
         if split:
-            full = split[0] - under[0]  # full UDP answers in the window minus those the others got
+            full = split[0]
             detail = "%7.1f (%d, %d)" % (full / elapsed, split[1], split[2])
         else:
             detail = "n/a (no split)"

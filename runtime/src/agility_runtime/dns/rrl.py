@@ -69,7 +69,10 @@ class Limiter:
             raise ValueError("RRL rate must be positive")
         self.conf = conf
         self.clock = clock
+        # plain attributes: namedtuple field access is slow on the per-datagram path
+        self._rate, self._burst, self._slip = conf.rate, conf.burst, conf.slip
         self.buckets = {}            # key -> [tokens, last refill time, limited answers]
+        self._keys = {}              # text address -> key (a cache: real clients repeat)
         self._next_purge = float("-inf")
 
     def key(self, host):
@@ -80,15 +83,14 @@ class Limiter:
 
         ``cookie_valid``: the query carried a server cookie we issued (RFC 7873);
         such answers always pass and spend no tokens."""
-        conf = self.conf
         bucket = self.buckets.get(key)
         if bucket is None:
             if cookie_valid:
                 return PASS
             bucket = self._new_bucket(key, now)
-        tokens = bucket[0] + (now - bucket[1]) * conf.rate
-        if tokens > conf.burst:
-            tokens = conf.burst
+        tokens = bucket[0] + (now - bucket[1]) * self._rate
+        if tokens > self._burst:
+            tokens = self._burst
         bucket[1] = now
         if cookie_valid:
             bucket[0] = tokens
@@ -98,7 +100,7 @@ class Limiter:
             return PASS
         bucket[0] = tokens
         bucket[2] += 1
-        slip = conf.slip
+        slip = self._slip
         if slip and bucket[2] % slip == 0:
             return SLIP
         return DROP
@@ -127,10 +129,16 @@ class Limiter:
 
     def check(self, host, stats, cookie_valid=False):
         """The decision for an answer to ``host`` now, counted in ``stats.rrl``."""
-        try:
-            key = prefix_key(host, self.conf.ipv4_prefix, self.conf.ipv6_prefix)
-        except (OSError, ValueError):
-            return PASS  # not an IP address (cannot happen on an IP socket)
+        keys = self._keys
+        key = keys.get(host)
+        if key is None:
+            try:
+                key = prefix_key(host, self.conf.ipv4_prefix, self.conf.ipv6_prefix)
+            except (OSError, ValueError):
+                return PASS  # not an IP address (cannot happen on an IP socket)
+            if len(keys) >= 65536:
+                keys.clear()
+            keys[host] = key
         verdict = self.decide(key, self.clock(), cookie_valid)
         if verdict:
             stats.rrl["dropped" if verdict == DROP else "slipped"] += 1
