@@ -122,10 +122,11 @@ class Limiter:
     def purge(self, now):
         """Forget buckets that have refilled completely (they equal a fresh bucket)."""
         rate, burst = self.conf.rate, self.conf.burst
-        stale = [k for k, (tokens, last, dummy) in self.buckets.items()
+        # list() copies in one step: the worker's other UDP thread may add a bucket meanwhile
+        stale = [k for k, (tokens, last, dummy) in list(self.buckets.items())
                  if tokens + (now - last) * rate >= burst]
         for k in stale:
-            del self.buckets[k]
+            self.buckets.pop(k, None)
 
     def check(self, host, stats, cookie_valid=False):
         """The decision for an answer to ``host`` now, counted in ``stats.rrl``."""
