@@ -3,8 +3,10 @@
 import copy
 import json
 import os
+import re
 import signal
 import socket
+import struct
 import subprocess
 import sys
 import time
@@ -112,6 +114,28 @@ def query(name, rdtype="A", port=None, host="127.0.0.1", tcp=False, timeout=2.0,
     return dns.query.udp(q, host, port=port, timeout=timeout, ignore_trailing=False)
 
 
+def tcp_frame(msg):
+    return struct.pack(">H", len(msg)) + msg
+
+
+def read_frame(sock):
+    """One length-prefixed DNS message from ``sock``, or None at EOF."""
+    head = b""
+    while len(head) < 2:
+        chunk = sock.recv(2 - len(head))
+        if not chunk:
+            return None
+        head += chunk
+    (n,) = struct.unpack(">H", head)
+    body = b""
+    while len(body) < n:
+        chunk = sock.recv(n - len(body))
+        if not chunk:
+            return None
+        body += chunk
+    return body
+
+
 class Server:
     def __init__(self, tmp_path, doc=None, args=(), v6=True, wait=True):
         self.port = free_port()
@@ -134,11 +158,15 @@ class Server:
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
                 raise RuntimeError("agility-dns exited: %s" % self.logtext())
+            # ready = it answers and the supervisor has announced READY (every worker
+            # confirmed; tests read the worker pids from that log line)
             try:
                 query("ready.example.com", port=self.port, timeout=0.2)
-                return
+                if re.search(r'event=ready |"event": "ready"', self.logtext()):
+                    return
             except Exception:  # noqa: BLE001
-                time.sleep(0.05)
+                pass
+            time.sleep(0.05)
         raise RuntimeError("agility-dns not ready: %s" % self.logtext())
 
     def logtext(self):

@@ -131,5 +131,7 @@ def test_live_server_survives_garbage_and_keeps_answering(server):
                 (n,) = struct.unpack(">H", data[:2])
                 check_response(pkt, data[2:2 + n])
     assert query("after.example.com", "A", server.port, tcp=True).answer
-    assert server.metric("agility_dns_dropped_total", reason="internal_error") == 0
+    assert "# TYPE agility_dns_dropped_total counter" in server.metrics()
+    for proto in ("udp", "tcp"):
+        assert server.metric("agility_dns_dropped_total", reason="internal_error", proto=proto) == 0
     assert server.proc.poll() is None

@@ -150,18 +150,18 @@ def test_reload_under_load_loses_no_query(make_server):
 
 
 def test_metrics_counts(server):
-    m0 = server.metric("agility_dns_queries_total", qtype="A", rcode="NOERROR", policy="free")
+    m0 = server.metric("agility_dns_queries_total", qtype="A", rcode="NOERROR", policy="free", proto="udp")
     p0 = server.metric("agility_dns_answers_total", prefix="198.18.16.0/20")
-    n0 = server.metric("agility_dns_queries_total", qtype="A", rcode="NXDOMAIN", policy="none")
+    n0 = server.metric("agility_dns_queries_total", qtype="A", rcode="NXDOMAIN", policy="none", proto="udp")
     d0 = server.metric("agility_dns_answers_total", prefix="198.18.128.0/24")
     for i in range(25):
         query("m%d.example.com" % i, "A", server.port)
     query("nope.pro.example", "A", server.port)
     query("d.diverse.example", "A", server.port, tcp=True)
-    assert server.metric("agility_dns_queries_total", qtype="A", rcode="NOERROR", policy="free") == m0 + 25
+    assert server.metric("agility_dns_queries_total", qtype="A", rcode="NOERROR", policy="free", proto="udp") == m0 + 25
     assert server.metric("agility_dns_answers_total", prefix="198.18.16.0/20") == p0 + 26
     assert server.metric("agility_dns_answers_total", prefix="198.18.128.0/24") == d0 + 1
-    assert server.metric("agility_dns_queries_total", qtype="A", rcode="NXDOMAIN", policy="none") == n0 + 1
+    assert server.metric("agility_dns_queries_total", qtype="A", rcode="NXDOMAIN", policy="none", proto="udp") == n0 + 1
     text = server.metrics()
     for name in ("agility_dns_reloads_total", "agility_dns_policy_info", "agility_dns_workers",
                  "agility_dns_tcp_connections_total", "agility_dns_truncated_total",
@@ -210,7 +210,7 @@ def test_workers_share_load_and_restart(make_server):
     assert len(pids) == 2
     for i in range(40):  # different source ports spread over the SO_REUSEPORT group
         query("w%d.example.com" % i, "A", srv.port)
-    before = srv.metric("agility_dns_queries_total", qtype="A", rcode="NOERROR", policy="free")
+    before = srv.metric("agility_dns_queries_total", qtype="A", rcode="NOERROR", policy="free", proto="udp")
     assert before >= 40
     os.kill(pids[0], signal.SIGKILL)
     assert _wait(lambda: "event=worker_started" in srv.logtext())
@@ -219,7 +219,7 @@ def test_workers_share_load_and_restart(make_server):
     assert srv.metric("agility_dns_worker_restarts_total") == 1
     assert srv.metric("agility_dns_workers") == 2
     # counts of the dead worker up to the last scrape are kept
-    assert srv.metric("agility_dns_queries_total", qtype="A", rcode="NOERROR", policy="free") >= before + 20
+    assert srv.metric("agility_dns_queries_total", qtype="A", rcode="NOERROR", policy="free", proto="udp") >= before + 20
 
 
 def test_sigterm_stops_cleanly(make_server):

@@ -14,7 +14,7 @@ import sys
 import time
 
 from agility_runtime import policy
-from agility_runtime.dns import log, reloadstatus, sockets, state as statemod
+from agility_runtime.dns import limits, log, reloadstatus, sockets, state as statemod
 
 
 def _listen(text):
@@ -47,8 +47,7 @@ def build_parser():
     p.add_argument("--user", metavar="NAME", help="drop to this user after opening sockets (needs root)")
     p.add_argument("--udp-max", type=int, default=1232,
                    help="largest UDP response we send and advertise in EDNS (512..4096, default 1232)")
-    p.add_argument("--tcp-timeout", type=float, default=10.0, help="idle TCP connection timeout, seconds")
-    p.add_argument("--tcp-max-conns", type=_positive, default=256, help="TCP connections per worker")
+    limits.add_arguments(p)
     p.add_argument("--log-format", choices=("kv", "json"), default="kv", help="log line format on stderr")
     return p
 
@@ -158,8 +157,7 @@ class _Config:
         self.metrics = args.metrics
         self.pidfile = args.pidfile
         self.udp_max = args.udp_max
-        self.tcp_timeout = args.tcp_timeout
-        self.tcp_max_conns = args.tcp_max_conns
+        limits.copy_arguments(args, self)
 
 
 if __name__ == "__main__":

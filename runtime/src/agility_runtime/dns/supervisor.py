@@ -16,7 +16,6 @@
   requested from every worker per scrape).
 """
 
-import http.server
 import json
 import os
 import select
@@ -27,7 +26,8 @@ import threading
 import time
 
 from agility_runtime import policy
-from agility_runtime.dns import log, reloadstatus, sockets, state as statemod, stats as statsmod, worker
+from agility_runtime.dns import (log, metrics_http, reloadstatus, sockets, state as statemod,
+                                 stats as statsmod, worker)
 
 # how long a reload (or the start) waits for every worker to confirm
 CONFIRM_TIMEOUT = 5.0
@@ -207,36 +207,8 @@ class Supervisor:
         return statsmod.render(merged, info)
 
     def start_metrics(self):
-        if not self.cfg.metrics:
-            return
-        sup = self
-
-        class Handler(http.server.BaseHTTPRequestHandler):
-            def do_GET(self):  # noqa: N802
-                if self.path.split("?")[0] == "/metrics":
-                    body = sup.collect().encode()
-                    ctype = "text/plain; version=0.0.4; charset=utf-8"
-                elif self.path == "/healthz":
-                    body, ctype = b"ok\n", "text/plain"
-                else:
-                    self.send_error(404)
-                    return
-                self.send_response(200)
-                self.send_header("Content-Type", ctype)
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
-
-            def log_message(self, *args):
-                pass
-
-        family, host, port = self.cfg.metrics
-
-        class Server(http.server.HTTPServer):
-            address_family = family
-
-        self.httpd = Server((host, port), Handler)
-        threading.Thread(target=self.httpd.serve_forever, name="metrics", daemon=True).start()
+        if self.cfg.metrics:
+            self.httpd = metrics_http.start(self.cfg.metrics, self.collect)
 
     # -- main loop ---------------------------------------------------------------
     def _on_ctrl(self, slot):
@@ -278,7 +250,7 @@ class Supervisor:
                         slot.ctrl = None
                     with self.cond:
                         if slot.snapshot:
-                            self.retired.append(slot.snapshot)
+                            self.retired.append(statsmod.retired(slot.snapshot))
                         slot.snapshot = {}
                     self._confirmed(slot)  # restarted below with the state in use
                     if not self.stopping:

@@ -8,7 +8,7 @@ from the right source.
 
 import socket
 
-from agility_runtime.dns import fastpath, handler
+from agility_runtime.dns import fastpath, handler, rrl
 from agility_runtime.dns.sockets import IP_PKTINFO, IPV6_PKTINFO
 
 _MSG_TRUNC = socket.MSG_TRUNC
@@ -27,7 +27,7 @@ def reply_cmsg(family, level, ctype, cdata):
     return None, None
 
 
-def serve(sock, holder, stats, udp_max):
+def serve(sock, holder, stats, udp_max, limiter=None):
     family = sock.family
     recvmsg = sock.recvmsg
     sendmsg = sock.sendmsg
@@ -59,15 +59,24 @@ def serve(sock, holder, stats, udp_max):
                     cache.clear()
                 cache[cdata] = hit
             cm, local = hit
-        st = holder.state
-        try:
-            resp = fast(st, data, peer, local, stats, udp_max)
-        except Exception:  # noqa: BLE001 - the slow path copes (or answers SERVFAIL)
-            resp = None
+        resp = None
+        if limiter is not None:  # RRL, decided before answering: a dropped answer costs nothing
+            # cookie_valid: False until the answer pipeline checks server cookies (dns-fast)
+            verdict = limiter.check(peer[0], stats, cookie_valid=False)
+            if verdict != rrl.PASS:
+                resp = rrl.truncated(data) if verdict == rrl.SLIP else None
+                if resp is None:
+                    continue
         if resp is None:
-            resp = slow(st, data, peer, local, stats, udp_max)
+            st = holder.state
+            try:
+                resp = fast(st, data, peer, local, stats, udp_max)
+            except Exception:  # noqa: BLE001 - the slow path copes (or answers SERVFAIL)
+                resp = None
             if resp is None:
-                continue
+                resp = slow(st, data, peer, local, stats, udp_max)
+                if resp is None:
+                    continue
         try:
             if cm is not None:
                 sendmsg((resp,), cm, 0, peer)

@@ -18,7 +18,7 @@ import struct
 import threading
 
 from agility_runtime import policy
-from agility_runtime.dns import log, state as statemod, stats as statsmod, tcp, udp
+from agility_runtime.dns import log, rrl, state as statemod, stats as statsmod, tcp, tcplimits, udp
 
 
 def send_msg(sock, payload, lock=None):
@@ -76,15 +76,15 @@ def run(index, udp_socks, tcp_socks, ctrl, st, cfg):
     holder = Holder(st)
     all_stats = []
     loops = []
+    limiter = rrl.from_config(cfg)  # one RRL table per worker, shared by its UDP loops
     for sock in udp_socks:
-        s = statsmod.Stats()
+        s = statsmod.Stats("udp")
         all_stats.append(s)
-        loops.append(("udp", udp.serve, (sock, holder, s, cfg.udp_max)))
+        loops.append(("udp", udp.serve, (sock, holder, s, cfg.udp_max, limiter)))
     if tcp_socks:
-        s = statsmod.Stats()
+        s = statsmod.Stats("tcp")
         all_stats.append(s)
-        loops.append(("tcp", tcp.serve, (tcp_socks, holder, s, cfg.udp_max, cfg.tcp_timeout,
-                                         cfg.tcp_max_conns)))
+        loops.append(("tcp", tcp.serve, (tcp_socks, holder, s, cfg.udp_max, tcplimits.Limits.from_config(cfg))))
     threading.Thread(target=_control, args=(index, ctrl, holder, all_stats), name="control",
                      daemon=True).start()
     # the busiest loop (the first UDP socket) runs in the main thread
@@ -114,8 +114,7 @@ def _control(index, ctrl, holder, all_stats):
                 holder.state = new
                 send_msg(ctrl, b"r" + ("ok %s" % new.digest).encode())
             elif kind == b"S":
-                snap = statsmod.merge([s.snapshot() for s in all_stats])
-                snap["queries"] = [list(k) + [v] for k, v in snap["queries"].items()]
+                snap = statsmod.to_json(statsmod.merge([s.snapshot() for s in all_stats]))
                 send_msg(ctrl, b"s" + msg[1:9] + json.dumps(snap).encode())
     except Exception as exc:  # noqa: BLE001
         log.error("worker_control_failed", worker=index, error=repr(exc))
