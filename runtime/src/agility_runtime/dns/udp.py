@@ -9,6 +9,7 @@ from the right source.
 import socket
 
 from agility_runtime.dns import fastpath, handler
+from agility_runtime.dns.query import Query
 from agility_runtime.dns.sockets import IP_PKTINFO, IPV6_PKTINFO
 
 _MSG_TRUNC = socket.MSG_TRUNC
@@ -60,12 +61,13 @@ def serve(sock, holder, stats, udp_max):
                 cache[cdata] = hit
             cm, local = hit
         st = holder.state
+        q = Query(data, peer, local)
         try:
-            resp = fast(st, data, peer, local, stats, udp_max)
+            resp = fast(st, q, stats, udp_max)
         except Exception:  # noqa: BLE001 - the slow path copes (or answers SERVFAIL)
             resp = None
         if resp is None:
-            resp = slow(st, data, peer, local, stats, udp_max)
+            resp = slow(st, q, stats, udp_max)
             if resp is None:
                 continue
         try:
