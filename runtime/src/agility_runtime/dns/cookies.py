@@ -108,7 +108,7 @@ class Cookies:
         self._valid = {}    # (client cookie, server cookie, ip) -> timestamp of a valid one
 
     def secret_for(self, epoch):
-        return hashlib.blake2b(struct.pack(">Q", epoch), key=self.master, digest_size=16).digest()
+        return hashlib.blake2b(struct.pack(">q", epoch), key=self.master, digest_size=16).digest()
 
     def secrets(self, now):
         """(current secret, previous secret) for the epoch of ``now``."""

@@ -38,6 +38,15 @@ class Settings:
 SETTINGS = Settings()
 
 
+def settings_from_args(secret_file, rotate, nsid):
+    """Settings from the command line (raises OSError or cookies.CookieError)."""
+    master = None
+    if secret_file:
+        with open(secret_file) as handle:
+            master = cookiesmod.master_from_text(handle.readline())
+    return Settings(master, rotate, nsid)
+
+
 def configure(settings):
     global SETTINGS  # noqa: PLW0603 - one per worker process, set once at start
     if settings is not None:
