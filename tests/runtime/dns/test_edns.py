@@ -151,6 +151,10 @@ def test_valid_server_cookie_is_echoed_and_flagged():
     assert fast is not None and fast == slow
     assert opts_of(fast)[edns.OPT_COOKIE].to_wire() == full
     assert fq.cookie_valid and sq.cookie_valid
+    # again, now from the fast path's per-client OPT memo: same bytes, still flagged valid
+    again, dummy, fq2, dummy = both(mkq("z.example.com", options=[cookie_opt(full)]))
+    assert opts_of(again)[edns.OPT_COOKIE].to_wire() == full and fq2.cookie_valid
+    assert fq2.cookie == full
     # a client-only cookie is not a valid server cookie
     fast, slow, fq, sq = both(mkq("y.example.com", options=[cookie_opt(b"\x01" * 8)]))
     assert not fq.cookie_valid and not sq.cookie_valid

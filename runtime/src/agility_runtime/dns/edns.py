@@ -3,7 +3,8 @@ OPT record is written, for the fast path and the dnspython path alike.
 
 Read: COOKIE (RFC 7873, server cookies checked and made by ``cookies``), Client
 Subnet (RFC 7871), NSID (RFC 5001); other options are ignored (RFC 6891 6.1.2).
-A malformed COOKIE or ECS option, or a second one, is a FORMERR.
+A malformed COOKIE or ECS option, or a second one, is a FORMERR (an ECS address
+longer than its prefix is cut to the prefix, as dnspython and Knot accept it).
 
 Written: NSID (when configured and asked for), COOKIE (the client cookie and our
 server cookie), ECS (the query's family, source prefix and address with our scope).
@@ -17,6 +18,7 @@ OPT_NSID = 3
 OPT_ECS = 8
 OPT_COOKIE = 10
 BADCOOKIE = 23
+MEMO_SECONDS = 30  # how long the fast path reuses a response OPT for the same options and client
 _ECS_MAX = {1: 32, 2: 128}
 
 
@@ -28,11 +30,12 @@ class Settings:
     """Per-process EDNS settings; the supervisor builds them before forking, so every
     worker shares the cookie master secret."""
 
-    __slots__ = ("cookies", "nsid")
+    __slots__ = ("cookies", "nsid", "memo")
 
     def __init__(self, cookie_master=None, cookie_rotate=86400, nsid=None):
         self.cookies = cookiesmod.Cookies(cookie_master, cookie_rotate)
         self.nsid = nsid.encode("utf-8") if isinstance(nsid, str) else nsid
+        self.memo = {}  # the fast path's response OPT per (options, client): see fastpath
 
 
 SETTINGS = Settings()
@@ -76,11 +79,13 @@ def parse_options(q, rdata):
             family = (rdata[start] << 8) | rdata[start + 1]
             srclen = rdata[start + 2]
             top = _ECS_MAX.get(family)
-            addr = bytes(rdata[start + 4:pos])
-            if top is None or srclen > top or len(addr) != (srclen + 7) // 8:
+            need = (srclen + 7) // 8
+            if top is None or srclen > top or not need <= olen - 4 <= top // 8:
                 raise FormErr("bad ECS option")
-            if srclen % 8 and addr[-1] & (0xFF >> (srclen % 8)):
-                raise FormErr("ECS address has bits beyond its prefix")
+            # keep the prefix only, as dnspython does (dnsperf sends all 4 octets of a /24)
+            addr = bytes(rdata[start + 4:start + 4 + need])
+            if srclen % 8:
+                addr = addr[:-1] + bytes((addr[-1] & (0xFF << (8 - srclen % 8)) & 0xFF,))
             q.ecs = (family, srclen, addr)
         elif code == OPT_NSID:
             q.nsid = True

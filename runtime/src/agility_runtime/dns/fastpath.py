@@ -9,8 +9,10 @@ for the queries handled here (tests check that).
 Steps, per query: find the end of the question; look the question up in the plan
 cache (the decision for these exact question bytes: ``decide``); read the OPT
 record's options (``edns.parse_options``, shared with the slow path); encode.
-The cache only saves the zone lookup; unique names (every real resolver's traffic)
-take ``decide`` each time, and the options are read every time.
+The plan cache only saves the zone lookup; unique names (every real resolver's
+traffic) take ``decide`` each time.  The response OPT record is memoised per
+(option bytes, client address) for ``edns.MEMO_SECONDS``: a resolver sends the same
+client cookie and ECS prefix again and again, whatever the name.
 
 Response layout (what ``dns.message`` would write): header with QR|AA, RD and CD
 copied; the question copied byte for byte (letter case preserved); one answer RR
@@ -18,8 +20,11 @@ per address, owner compressed to a pointer at offset 12; an OPT record when the
 query had one (payload = our UDP maximum, DO copied, options from ``edns``).
 """
 
+import time
+
 from agility_runtime.dns import addr as addrmod, edns, query as querymod
 
+_time = time.monotonic
 _Q_A = b"\x00\x01\x00\x01"
 _Q_AAAA = b"\x00\x1c\x00\x01"
 _COUNTS_QD1 = b"\x00\x01\x00\x00\x00\x00"
@@ -99,15 +104,29 @@ def answer(state, q, stats, udp_max):
         if n == qend + 11:
             opt = plain_opt(udp_max, do)
         else:
-            try:
-                edns.parse_options(q, data[qend + 11:])
-            except edns.FormErr:
-                q.reset()
-                return None
-            if q.cookie is not None and edns.check_cookie(q):
-                q.reset()
-                return None  # BADCOOKIE: the slow path writes it
             opt = None
+            rdata = data[qend + 11:]
+            if plan.fast is not None:  # the options' answer does not depend on the policy: memo
+                memo_key = (rdata, q.peer[0] if q.peer else None, do, udp_max)
+                memo = edns.SETTINGS.memo
+                hit = memo.get(memo_key)
+                if hit is not None and hit[0] > _time():
+                    opt, q.cookie, q.ecs, q.nsid, q.server_cookie, q.cookie_valid = hit[1:]
+            if opt is None:
+                try:
+                    edns.parse_options(q, rdata)
+                except edns.FormErr:
+                    q.reset()
+                    return None
+                if q.cookie is not None and edns.check_cookie(q):
+                    q.reset()
+                    return None  # BADCOOKIE: the slow path writes it
+                if plan.fast is not None:
+                    opt = edns.opt_record(udp_max, do, edns.options_wire(edns.response_options(q)))
+                    if len(memo) >= PLAN_CACHE_MAX:
+                        memo.clear()
+                    memo[memo_key] = (_time() + edns.MEMO_SECONDS, opt, q.cookie, q.ecs, q.nsid,
+                                      q.server_cookie, q.cookie_valid)
     fa = plan.fast
     if fa is None:  # the policy depends on the client or local address
         pol, scope = policy_for(state, plan.zone, plan.qtype, q)
