@@ -209,9 +209,11 @@ def decide(state, data, qend):
         count = fa.count
     head = bytes((0x84 | (flags & 0x01), data[3] & 0x10))
     counts = b"\x00\x01\x00" + bytes((count,)) + b"\x00\x00\x00" + bytes((data[11],))
-    qn = None
-    if any(s.strategy == "partition" for p in state.policies for s in p.selectors.values()):
-        qn = qname_text(qlower)
+    partition = state.__dict__.get("_fast_partition")
+    if partition is None:  # once per state: does any selector need the name?
+        partition = state._fast_partition = any(s.strategy == "partition" for p in state.policies
+                                                for s in p.selectors.values())
+    qn = qname_text(qlower) if partition else None
     return Plan(fa, head + counts + bytes(data[12:qend]), qn, zd, qtype)
 
 

@@ -12,7 +12,7 @@ from agility_runtime.dns import fastpath, handler
 from agility_runtime.dns.query import Query
 from agility_runtime.dns.sockets import IP_PKTINFO, IPV6_PKTINFO
 
-_MSG_TRUNC = socket.MSG_TRUNC
+_MSG_TRUNC = int(socket.MSG_TRUNC)  # a plain int: IntFlag's __and__ costs a Python call per datagram
 _IPPROTO_IP = socket.IPPROTO_IP
 _IPPROTO_IPV6 = socket.IPPROTO_IPV6
 _ZERO4 = b"\x00\x00\x00\x00"
