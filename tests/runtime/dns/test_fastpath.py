@@ -7,6 +7,7 @@ from hypothesis import given, settings, strategies as st
 
 from agility_runtime import policy
 from agility_runtime.dns import fastpath, handler, slowpath, state as statemod, stats as statsmod
+from agility_runtime.dns.query import Query
 
 from dns_helpers import policy_doc
 
@@ -25,8 +26,8 @@ def fixed_random(monkeypatch):
 
 
 def both(state, wire, peer=("127.0.0.1", 5000), local=b"\x7f\x00\x00\x01"):
-    fast = fastpath.answer(state, wire, peer, local, statsmod.Stats(), 1232)
-    slow = slowpath.respond(state, wire, peer, local, statsmod.Stats(), 1232)
+    fast = fastpath.answer(state, Query(wire, peer, local), statsmod.Stats(), 1232)
+    slow = slowpath.respond(state, Query(wire, peer, local), statsmod.Stats(), 1232)
     return fast, slow
 
 
@@ -111,8 +112,8 @@ def test_property_fast_equals_slow(labels, rdtype, zone, edns, do, rd, qid):
     state = _STATE
     name = ".".join(labels + [zone])
     wire = mkq(name, rdtype, rd=rd, edns=edns, do=do and edns is not None, qid=qid)
-    fast = fastpath.answer(state, wire, ("127.0.0.1", 1), b"\x7f\x00\x00\x01", statsmod.Stats(), 1232)
-    slow = handler.slow(state, wire, ("127.0.0.1", 1), b"\x7f\x00\x00\x01", statsmod.Stats(), 1232)
+    fast = fastpath.answer(state, Query(wire, ("127.0.0.1", 1), b"\x7f\x00\x00\x01"), statsmod.Stats(), 1232)
+    slow = handler.slow(state, Query(wire, ("127.0.0.1", 1), b"\x7f\x00\x00\x01"), statsmod.Stats(), 1232)
     if fast is not None:
         assert fast == slow
     r = dns.message.from_wire(slow)

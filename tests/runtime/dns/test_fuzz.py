@@ -5,6 +5,7 @@ import os
 import socket
 import struct
 
+import dns.edns
 import dns.message
 import pytest
 from hypothesis import HealthCheck, given, settings, strategies as st
@@ -16,6 +17,10 @@ from dns_helpers import policy_doc, query
 STATE = statemod.from_bytes(json.dumps(policy_doc()).encode())
 GOOD = dns.message.make_query("www.example.com", "A").to_wire()
 GOOD_EDNS = dns.message.make_query("www.example.com", "AAAA", use_edns=0).to_wire()
+# COOKIE (client + server part), ECS and NSID: the option parser shared by both paths
+GOOD_OPTS = dns.message.make_query("WwW.example.com", "A", use_edns=0, options=[
+    dns.edns.GenericOption(10, bytes(range(24))), dns.edns.ECSOption("198.51.100.0", 24),
+    dns.edns.GenericOption(3, b"")]).to_wire()
 
 
 def check_response(query_bytes, resp):
@@ -47,6 +52,8 @@ def hand_made():
         GOOD_EDNS + GOOD_EDNS[-11:],                                 # two OPT records (arcount 1)
         GOOD_EDNS[:10] + b"\x00\x02" + GOOD_EDNS[12:] + GOOD_EDNS[-11:],  # two OPT records
         os.urandom(12), os.urandom(512), b"\x00" * 4096,
+        GOOD_OPTS[:-1], GOOD_OPTS[:-9], GOOD_OPTS + b"\x00",        # options cut short / trailing
+        GOOD_OPTS[:-6] + b"\x00\x0a\x00\x00",                        # ECS replaced by an empty COOKIE
     ]
     return cases
 
@@ -72,7 +79,7 @@ def _mutate(data, flips, cut, counts):
 @settings(max_examples=1500, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(st.one_of(
     st.binary(max_size=600),
-    st.builds(_mutate, st.sampled_from([GOOD, GOOD_EDNS]),
+    st.builds(_mutate, st.sampled_from([GOOD, GOOD_EDNS, GOOD_OPTS]),
               st.lists(st.tuples(st.integers(0, 200), st.integers(0, 255)), max_size=4),
               st.one_of(st.none(), st.integers(0, 60)),
               st.one_of(st.none(), st.binary(min_size=8, max_size=8))),

@@ -4,6 +4,7 @@ properties, the slip answer fuzzed, and the real server limiting one prefix only
 import socket
 import time
 
+import dns.edns
 import dns.flags
 import dns.message
 import dns.query
@@ -152,13 +153,14 @@ def test_slip_answer_parses_and_keeps_the_question(name, rdtype, edns):
     assert r.question == q.question and not r.answer and r.rcode() == dns.rcode.NOERROR
 
 
-def _burst(port, source, n, names="r%d.example.com"):
+def _burst(port, source, n, names="r%d.example.com", options=None):
     """Send n queries from ``source`` at once; (full answers, truncated answers)."""
     full = tc = 0
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
         s.bind((source, 0))
         for i in range(n):
-            s.sendto(dns.message.make_query(names % i, "A").to_wire(), ("127.0.0.1", port))
+            q = dns.message.make_query(names % i, "A", use_edns=0 if options else None, options=options)
+            s.sendto(q.to_wire(), ("127.0.0.1", port))
         s.settimeout(0.5)
         try:
             while True:
@@ -186,3 +188,20 @@ def test_server_limits_the_flooding_prefix_only(make_server):
     assert dns.query.tcp(q, "127.0.0.1", port=srv.port, timeout=2).answer
     assert srv.metric("agility_dns_rrl_limited_total", action="slipped") == tc
     assert srv.metric("agility_dns_rrl_limited_total", action="dropped") == 200 - full - tc
+
+
+def test_server_cookie_clients_are_exempt_on_the_wire(make_server):
+    """A resolver that presents the server cookie we gave it is not spoofed: RRL lets its
+    whole burst through, while the same /24 without the cookie is limited."""
+    srv = make_server(args=("--rrl-rate", "5", "--rrl-burst", "10", "--rrl-slip", "2"), v6=False)
+    client = b"\x07" * 8
+    first = dns.query.udp(dns.message.make_query("c.example.com", "A", use_edns=0,
+                                                 options=[dns.edns.GenericOption(10, client)]),
+                          "127.0.0.1", port=srv.port, source="127.0.3.1", timeout=2)
+    cookie = [o for o in first.options if o.otype == 10][0].to_wire()
+    assert cookie[:8] == client and len(cookie) == 24
+    time.sleep(0.5)
+    full, tc = _burst(srv.port, "127.0.3.1", 100, options=[dns.edns.GenericOption(10, cookie)])
+    assert (full, tc) == (100, 0)
+    full, tc = _burst(srv.port, "127.0.3.1", 100)   # same /24, no cookie: limited
+    assert full <= 10 + 5 * 2 + 1 and tc > 0

@@ -14,7 +14,7 @@ import sys
 import time
 
 from agility_runtime import policy
-from agility_runtime.dns import limits, log, reloadstatus, sockets, state as statemod
+from agility_runtime.dns import cookies, edns, limits, log, reloadstatus, sockets, state as statemod
 
 
 def _listen(text):
@@ -48,6 +48,12 @@ def build_parser():
     p.add_argument("--udp-max", type=int, default=1232,
                    help="largest UDP response we send and advertise in EDNS (512..4096, default 1232)")
     limits.add_arguments(p)
+    p.add_argument("--cookie-secret-file", metavar="FILE",
+                   help="DNS cookie master secret (hex, >= 32 digits) shared by the servers of an anycast "
+                        "address; default: random at start, shared by this server's workers")
+    p.add_argument("--cookie-rotate", type=int, default=86400, metavar="SECONDS",
+                   help="derive a new cookie secret every SECONDS (>= 7200); the previous one stays valid")
+    p.add_argument("--nsid", metavar="TEXT", help="answer EDNS NSID requests with TEXT (e.g. the PoP name)")
     p.add_argument("--log-format", choices=("kv", "json"), default="kv", help="log line format on stderr")
     return p
 
@@ -124,8 +130,15 @@ def main(argv=None):
     except policy.PolicyError as exc:
         log.error("start", result="failed", path=args.policy, reason=str(exc))
         return 1
+    try:
+        edns_settings = edns.settings_from_args(args.cookie_secret_file, args.cookie_rotate, args.nsid)
+    except (OSError, cookies.CookieError) as exc:
+        log.error("start", result="failed", reason="cookies: %s" % exc)
+        return 1
     from agility_runtime.dns.supervisor import Supervisor
-    sup = Supervisor(_Config(args), st)
+    cfg = _Config(args)
+    cfg.edns = edns_settings
+    sup = Supervisor(cfg, st)
     try:
         sup.open_sockets()
     except sockets.ListenError as exc:

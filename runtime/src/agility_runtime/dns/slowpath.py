@@ -18,7 +18,7 @@ import dns.rdataclass
 import dns.rdatatype
 import dns.rrset
 
-from agility_runtime.dns import addr as addrmod
+from agility_runtime.dns import edns, fastpath, query as querymod
 
 _A = dns.rdatatype.A
 _AAAA = dns.rdatatype.AAAA
@@ -42,141 +42,126 @@ def _qtype_label(rdtype):
         return "TYPE%d" % rdtype
 
 
-def _ecs_of(query):
-    for opt in query.options:
-        if isinstance(opt, dns.edns.ECSOption):
-            return opt
-    return None
+class Outcome:
+    """What the answer step decided, before any encoding."""
+
+    __slots__ = ("kind", "rcode", "aa", "answer", "authority", "additional", "policy", "scope")
+
+    def __init__(self, kind, rcode=dns.rcode.NOERROR, aa=False, answer=(), authority=(), additional=(),
+                 policy="none", scope=0):
+        self.kind = kind
+        self.rcode = rcode
+        self.aa = aa
+        self.answer = list(answer)
+        self.authority = list(authority)
+        self.additional = list(additional)
+        self.policy = policy
+        self.scope = scope
 
 
-def match_policy(state, qtype, zd, client, local):
-    """(policy or None, ECS scope): the policy ``cpf.match`` picks, and the ECS scope:
-    the longest client_subnets prefix that decided the outcome (the matching subnet of
-    the chosen policy, and subnets of earlier policies that failed only because of the
-    client); 0 when the client address did not matter."""
-    pol = state.cpf.match(qtype, zd.zone, client, local)
-    scope = 0
-    if client is None:
-        return pol, 0
-    zone = zd.zone
-    for cand in state.policies:
-        nets = cand.client_subnets
-        if nets:
-            for net in nets:
-                if net.version != client.version or net.prefixlen <= scope:
-                    continue
-                if cand is pol:
-                    if client in net:
-                        scope = net.prefixlen
-                elif cand.matches(qtype, zone.name, zone.account_type, net.network_address, local):
-                    scope = net.prefixlen  # would have matched a client in that subnet
-        if cand is pol:
-            break
-    return pol, scope
+def _options_wire(query):
+    """The query's EDNS options back in wire form, for ``edns.parse_options``."""
+    return b"".join(o.otype.to_bytes(2, "big") + len(w).to_bytes(2, "big") + w
+                    for o in query.options for w in (o.to_wire(),))
 
 
-def respond(state, data, peer, local, stats, udp_max, tcp=False):
-    """Response bytes for ``data``, or None when nothing should be sent."""
+def respond(state, q, stats, udp_max):
+    """Response bytes for the query in ``q`` (a ``query.Query``), or None when nothing
+    should be sent."""
+    data = q.data
     if len(data) < 12:
         stats.dropped["short"] += 1
+        q.outcome = querymod.DROPPED
         return None
     if data[2] & 0x80:
         stats.dropped["not_a_query"] += 1
+        q.outcome = querymod.DROPPED
         return None
     if data[2] & 0x78:  # opcode other than QUERY
         stats.queries[("none", "NOTIMP", "none")] += 1
+        q.outcome = querymod.NOTIMP
         return _header_only(data, dns.rcode.NOTIMP)
+    q.reset()
     try:
         query = dns.message.from_wire(data, ignore_trailing=False, one_rr_per_rrset=True)
+        if len(query.question) != 1 or query.answer or query.authority:
+            raise ValueError("not one question")
+        if query.edns >= 0:
+            edns.parse_options(q, _options_wire(query))
     except Exception:  # noqa: BLE001 - any malformed packet is a FORMERR
         stats.queries[("none", "FORMERR", "none")] += 1
+        q.reset()
+        q.outcome = querymod.FORMERR
         return _header_only(data, dns.rcode.FORMERR)
-    if len(query.question) != 1 or query.answer or query.authority:
-        stats.queries[("none", "FORMERR", "none")] += 1
-        return _header_only(data, dns.rcode.FORMERR)
+    out = answer(state, q, query, stats)
+    q.outcome = out.kind
+    return encode(q, query, out, stats, udp_max)
+
+
+def answer(state, q, query, stats):
+    """The answer step: an ``Outcome`` for a parsed query."""
     qrrset = query.question[0]
     qname, qtype, qclass = qrrset.name, qrrset.rdtype, qrrset.rdclass
-    qlabel = _qtype_label(qtype)
-    resp = dns.message.Message(id=query.id)
-    resp.flags = dns.flags.QR | (query.flags & (dns.flags.RD | dns.flags.CD))
-    resp.question = [qrrset]
-    ecs = None
-    if query.edns >= 0:
-        ecs = _ecs_of(query)
-        resp.use_edns(0, query.ednsflags & dns.flags.DO, udp_max)
-        if query.edns > 0:
-            resp.set_rcode(dns.rcode.BADVERS)
-            return _finish(resp, query, qlabel, "none", stats, udp_max, tcp, ecs, 0)
-    policy_name = "none"
-    scope = 0
+    if q.cookie is not None and edns.check_cookie(q):
+        return Outcome(querymod.BADCOOKIE, edns.BADCOOKIE)
+    if query.edns > 0:
+        return Outcome(querymod.BADVERS, dns.rcode.BADVERS)
     if qclass != dns.rdataclass.IN or qtype in _REFUSED_TYPES:
-        resp.set_rcode(dns.rcode.REFUSED)
-        return _finish(resp, query, qlabel, policy_name, stats, udp_max, tcp, ecs, scope)
+        return Outcome(querymod.REFUSED, dns.rcode.REFUSED)
     if qtype in _META_TYPES:
-        resp.set_rcode(dns.rcode.FORMERR)
-        return _finish(resp, query, qlabel, policy_name, stats, udp_max, tcp, ecs, scope)
+        return Outcome(querymod.FORMERR, dns.rcode.FORMERR)
     zd = state.find_zone(qname)
     if zd is None:
-        resp.set_rcode(dns.rcode.REFUSED)
-        return _finish(resp, query, qlabel, policy_name, stats, udp_max, tcp, ecs, scope)
+        return Outcome(querymod.REFUSED, dns.rcode.REFUSED)
     # referral below a delegation point (not authoritative there)
     if zd.delegations:
         name = qname
         while name != zd.name and len(name) > 1:
             if name in zd.delegations:
                 cut = zd.static[name][dns.rdatatype.NS]
-                resp.authority.append(cut)
-                _add_glue(resp, zd, cut)
-                return _finish(resp, query, qlabel, policy_name, stats, udp_max, tcp, ecs, scope)
+                return Outcome(querymod.REFERRAL, authority=[cut], additional=_glue(zd, cut))
             name = name.parent()
-    resp.flags |= dns.flags.AA
     by_type = zd.static.get(qname, {})
     lname = qname.canonicalize().to_text()
     if qname == zd.name and qtype == dns.rdatatype.SOA:
-        resp.answer.append(zd.soa)
-    elif qname == zd.name and qtype == dns.rdatatype.NS:
-        resp.answer.append(zd.ns)
-        _add_glue(resp, zd, zd.ns)
-    elif qtype in by_type:
-        resp.answer.append(by_type[qtype])
-    elif dns.rdatatype.CNAME in by_type:
-        resp.answer.append(by_type[dns.rdatatype.CNAME])
-    elif qtype in _QTYPE_TEXT and qname not in zd.addr_owners and zd.policy_names(lname):
-        client = None
-        if ecs is not None:
-            if ecs.srclen:
-                client = addrmod.local_ip(ecs.address)
-        else:
-            client = addrmod.peer_ip(peer)
-        loc = addrmod.local_ip(local) if state.needs_local else None
-        pol, scope = match_policy(state, _QTYPE_TEXT[qtype], zd, client, loc)
-        fa = state.fast_answer(pol, _QTYPE_TEXT[qtype]) if pol is not None else None
-        if fa is not None:
-            for sel in fa.selectors:  # one rrset per address keeps the pool order on the wire
-                packed = sel.pick(lname)
-                rrset = dns.rrset.RRset(qname, dns.rdataclass.IN, qtype)
-                rrset.add(dns.rdata.from_wire(dns.rdataclass.IN, qtype, packed, 0, len(packed)), fa.ttl)
-                resp.answer.append(rrset)
-            policy_name = pol.name
-            for p in fa.prefixes:
-                stats.answers[p] += 1
-        else:
-            if pol is not None:
-                policy_name = pol.name
-            resp.authority.append(zd.neg_soa)
-    elif qtype == dns.rdatatype.ANY and zd.zone.name_exists(lname):
+        return Outcome(querymod.STATIC, aa=True, answer=[zd.soa])
+    if qname == zd.name and qtype == dns.rdatatype.NS:
+        return Outcome(querymod.STATIC, aa=True, answer=[zd.ns], additional=_glue(zd, zd.ns))
+    if qtype in by_type:
+        return Outcome(querymod.STATIC, aa=True, answer=[by_type[qtype]])
+    if dns.rdatatype.CNAME in by_type:
+        return Outcome(querymod.STATIC, aa=True, answer=[by_type[dns.rdatatype.CNAME]])
+    if qtype in _QTYPE_TEXT and qname not in zd.addr_owners and zd.policy_names(lname):
+        return _policy_answer(state, q, zd, qname, qtype, lname, stats)
+    if qtype == dns.rdatatype.ANY and zd.zone.name_exists(lname):
         # RFC 8482: a minimal answer instead of every record set
         hinfo = dns.rdata.from_text(dns.rdataclass.IN, dns.rdatatype.HINFO, '"RFC8482" ""')
-        resp.answer.append(dns.rrset.from_rdata_list(qname, zd.neg_ttl, [hinfo]))
-    elif zd.zone.name_exists(lname) or qname in zd.static or qname == zd.name:
-        resp.authority.append(zd.neg_soa)  # NODATA
-    else:
-        resp.set_rcode(dns.rcode.NXDOMAIN)
-        resp.authority.append(zd.neg_soa)
-    return _finish(resp, query, qlabel, policy_name, stats, udp_max, tcp, ecs, scope)
+        return Outcome(querymod.STATIC, aa=True, answer=[dns.rrset.from_rdata_list(qname, zd.neg_ttl, [hinfo])])
+    if zd.zone.name_exists(lname) or qname in zd.static or qname == zd.name:
+        return Outcome(querymod.NODATA, aa=True, authority=[zd.neg_soa])
+    return Outcome(querymod.NXDOMAIN, dns.rcode.NXDOMAIN, aa=True, authority=[zd.neg_soa])
 
 
-def _add_glue(resp, zd, ns_rrset):
+def _policy_answer(state, q, zd, qname, qtype, lname, stats):
+    text = _QTYPE_TEXT[qtype]
+    pol, scope = fastpath.policy_for(state, zd, text, q)
+    fa = state.fast_answer(pol, text) if pol is not None else None
+    if fa is None:
+        return Outcome(querymod.NODATA, aa=True, authority=[zd.neg_soa],
+                       policy=pol.name if pol is not None else "none", scope=scope)
+    rrsets = []
+    for sel in fa.selectors:  # one rrset per address keeps the pool order on the wire
+        packed = sel.pick(lname)
+        rrset = dns.rrset.RRset(qname, dns.rdataclass.IN, qtype)
+        rrset.add(dns.rdata.from_wire(dns.rdataclass.IN, qtype, packed, 0, len(packed)), fa.ttl)
+        rrsets.append(rrset)
+    for p in fa.prefixes:
+        stats.answers[p] += 1
+    return Outcome(querymod.POLICY, aa=True, answer=rrsets, policy=pol.name, scope=scope)
+
+
+def _glue(zd, ns_rrset):
+    glue = []
     for rd in ns_rrset:
         target = rd.target
         if not target.is_subdomain(zd.name):
@@ -184,14 +169,25 @@ def _add_glue(resp, zd, ns_rrset):
         for rdtype in (_A, _AAAA):
             rrset = zd.static.get(target, {}).get(rdtype)
             if rrset is not None:
-                resp.additional.append(rrset)
+                glue.append(rrset)
+    return glue
 
 
-def _finish(resp, query, qlabel, policy_name, stats, udp_max, tcp, ecs, scope):
-    if ecs is not None:
-        resp.use_edns(0, resp.ednsflags, udp_max,
-                      options=[dns.edns.ECSOption(ecs.address, ecs.srclen, scope)])
-    if tcp:
+def encode(q, query, out, stats, udp_max):
+    """Wire form of an ``Outcome``; EDNS options come from ``edns`` (as on the fast path)."""
+    resp = dns.message.Message(id=query.id)
+    resp.flags = dns.flags.QR | (query.flags & (dns.flags.RD | dns.flags.CD))
+    if out.aa:
+        resp.flags |= dns.flags.AA
+    resp.question = [query.question[0]]
+    resp.answer = out.answer
+    resp.authority = out.authority
+    resp.additional = out.additional
+    if query.edns >= 0:
+        opts = [dns.edns.GenericOption(code, data) for code, data in edns.response_options(q, out.scope)]
+        resp.use_edns(0, query.ednsflags & dns.flags.DO, udp_max, options=opts)
+    resp.set_rcode(out.rcode)
+    if q.tcp:
         limit = 65535
     elif query.edns >= 0:
         limit = max(512, min(query.payload, udp_max))
@@ -206,5 +202,5 @@ def _finish(resp, query, qlabel, policy_name, stats, udp_max, tcp, ecs, scope):
         resp.flags |= dns.flags.TC
         stats.truncated += 1
         wire = resp.to_wire(max_size=limit)
-    stats.queries[(qlabel, dns.rcode.to_text(resp.rcode()), policy_name)] += 1
+    stats.queries[(_qtype_label(query.question[0].rdtype), dns.rcode.to_text(resp.rcode()), out.policy)] += 1
     return wire

@@ -9,9 +9,10 @@ from the right source.
 import socket
 
 from agility_runtime.dns import fastpath, handler, rrl
+from agility_runtime.dns.query import Query
 from agility_runtime.dns.sockets import IP_PKTINFO, IPV6_PKTINFO
 
-_MSG_TRUNC = socket.MSG_TRUNC
+_MSG_TRUNC = int(socket.MSG_TRUNC)  # a plain int: IntFlag's __and__ costs a Python call per datagram
 _IPPROTO_IP = socket.IPPROTO_IP
 _IPPROTO_IPV6 = socket.IPPROTO_IPV6
 _ZERO4 = b"\x00\x00\x00\x00"
@@ -59,22 +60,24 @@ def serve(sock, holder, stats, udp_max, limiter=None):
                     cache.clear()
                 cache[cdata] = hit
             cm, local = hit
-        resp = None
-        if limiter is not None:  # RRL, decided before answering: a dropped answer costs nothing
-            # cookie_valid: False until the answer pipeline checks server cookies (dns-fast)
-            verdict = limiter.check(peer[0], stats, cookie_valid=False)
-            if verdict != rrl.PASS:
-                resp = rrl.truncated(data) if verdict == rrl.SLIP else None
-                if resp is None:
-                    continue
+        st = holder.state
+        q = Query(data, peer, local)
+        try:
+            resp = fast(st, q, stats, udp_max)
+        except Exception:  # noqa: BLE001 - the slow path copes (or answers SERVFAIL)
+            resp = None
         if resp is None:
-            st = holder.state
-            try:
-                resp = fast(st, data, peer, local, stats, udp_max)
-            except Exception:  # noqa: BLE001 - the slow path copes (or answers SERVFAIL)
-                resp = None
+            resp = slow(st, q, stats, udp_max)
             if resp is None:
-                resp = slow(st, data, peer, local, stats, udp_max)
+                continue
+        if limiter is not None:
+            # RRL judges the answer, as Knot does: after the pipeline has checked the
+            # client's server cookie (a valid one proves the source is not spoofed)
+            verdict = limiter.check(peer[0], stats, cookie_valid=q.cookie_valid)
+            if verdict != rrl.PASS:
+                if verdict != rrl.SLIP:
+                    continue
+                resp = rrl.truncated(data)
                 if resp is None:
                     continue
         try:

@@ -18,7 +18,7 @@ import struct
 import threading
 
 from agility_runtime import policy
-from agility_runtime.dns import log, rrl, state as statemod, stats as statsmod, tcp, tcplimits, udp
+from agility_runtime.dns import edns, log, rrl, state as statemod, stats as statsmod, tcp, tcplimits, udp
 
 
 def send_msg(sock, payload, lock=None):
@@ -73,6 +73,7 @@ def run(index, udp_socks, tcp_socks, ctrl, st, cfg):
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
     signal.signal(signal.SIGCHLD, signal.SIG_DFL)
     _die_with_parent()
+    edns.configure(getattr(cfg, "edns", None))  # cookie secret made before the fork: shared
     holder = Holder(st)
     all_stats = []
     loops = []
