@@ -185,10 +185,19 @@ class Dispatcher(object):
 
     # ---- bindings -----------------------------------------------------------
     def _lookup_binding(self, b):
+        """The entry stored under exactly b's key, or None.
+
+        The map is an LPM trie: a lookup returns the longest stored prefix
+        covering the key, which may be a wider binding (another label). It is
+        this key's entry only if its prefix length equals the key's.
+        """
         raw = libbpf.map_lookup(self._fd("ag_bindings"),
                                 maps.pack_bind_key(maps.PROTOCOLS[b.protocol], b.port, b.prefix),
                                 maps.BIND_VAL_SIZE)
-        return None if raw is None else maps.unpack_bind_val(raw)
+        if raw is None:
+            return None
+        val = maps.unpack_bind_val(raw)
+        return val if val[2] == b.bits else None
 
     def _put(self, b, used_binding_ids):
         """Insert or relabel one binding (one atomic map update)."""
