@@ -5,11 +5,12 @@ import re
 from .errors import Error
 from .maps import PROTOCOLS, V4_MAPPED, LABEL_LEN
 
-LABEL_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
+# fullmatch: "$" would also match before a trailing newline ("web\n").
+LABEL_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
 
 
 def check_label(label):
-    if not isinstance(label, str) or not LABEL_RE.match(label) or len(label.encode()) >= LABEL_LEN:
+    if not isinstance(label, str) or not LABEL_RE.fullmatch(label) or len(label.encode()) >= LABEL_LEN:
         raise Error("invalid label %r: use 1-%d characters from [A-Za-z0-9._-]" % (label, LABEL_LEN - 1))
     return label
 
@@ -33,11 +34,13 @@ def parse_protocol(text):
 
 
 def parse_port(value):
-    try:
-        port = int(value)
-    except (TypeError, ValueError):
-        raise Error("invalid port %r" % (value,))
-    if isinstance(value, bool) or not 0 <= port <= 65535:
+    """An integer 0-65535, or a string of decimal digits; never a float (80.7 is not 80)."""
+    if isinstance(value, str) and re.fullmatch(r"[0-9]{1,5}", value):
+        value = int(value)
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise Error("invalid port %r: an integer 0-65535 (0 = any port)" % (value,))
+    port = value
+    if not 0 <= port <= 65535:
         raise Error("invalid port %r: 0-65535 (0 = any port)" % (value,))
     return port
 
