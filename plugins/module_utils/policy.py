@@ -50,6 +50,7 @@ TOP_KEYS = ("format", "version", "pop", "pools", "policies", "default_policy", "
 
 _LABEL_RE = re.compile(r"^(\*|[A-Za-z0-9_]([A-Za-z0-9_-]{0,61}[A-Za-z0-9_])?)$")
 _NAME_RE = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
+V4_MAPPED = ipaddress.ip_network("::ffff:0:0/96")
 
 
 class PolicyError(ValueError):
@@ -79,8 +80,10 @@ def parse_prefix(text, version=None):
         raise ValueError("%r is not a valid prefix (%s)" % (text, exc))
     if version is not None and net.version != version:
         raise ValueError("%s is not an IPv%d prefix" % (text, version))
-    if net.version == 6 and net.subnet_of(ipaddress.ip_network("::ffff:0:0/96")):
-        raise ValueError("%s is a v4-mapped IPv6 prefix; use the IPv4 prefix itself" % text)
+    # overlaps, not subnet_of: ::/64 would catch v4-mapped addresses too (one rule with agility-lookup).
+    if net.version == 6 and net.overlaps(V4_MAPPED):
+        raise ValueError("%s overlaps ::ffff:0:0/96, the IPv4-mapped range (v4-mapped prefixes and ::/0 .. ::/80 "
+                         "are refused); use the IPv4 prefix itself" % text)
     return net
 
 

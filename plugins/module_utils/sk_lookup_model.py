@@ -1,12 +1,31 @@
-"""Bindings: (protocol, prefix, port) -> label; validation and replacement order."""
+# -*- coding: utf-8 -*-
+# Copyright: (c) 2026, Agility Addressing Maintainers
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""sk_lookup bindings: (protocol, prefix, port) -> label; validation and replacement order.
+
+One home, used on both sides like policy.py: the sk_lookup_bindings module
+imports it as module_utils, and the host runtime ships the very same file as
+``agility_runtime.sklookup_model`` (agility-lookup). Standard library only,
+Python 3.9 compatible. The IPv4-mapped prefix rule is policy.parse_prefix's.
+"""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
 import ipaddress
 import re
 
-from .errors import Error
-from .maps import PROTOCOLS, V4_MAPPED, LABEL_LEN
+from .policy import parse_prefix as _policy_prefix
 
+LABEL_LEN = 64  # bytes of the label field in the destination map key, NUL included
+PROTOCOLS = ("tcp", "udp")
 # fullmatch: "$" would also match before a trailing newline ("web\n").
 LABEL_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
+
+
+class Error(Exception):
+    """A refused input or operation; agility-lookup prints it as one line."""
 
 
 def check_label(label):
@@ -17,13 +36,9 @@ def check_label(label):
 
 def parse_prefix(text):
     try:
-        net = ipaddress.ip_network(str(text), strict=True)
+        return _policy_prefix(str(text))
     except ValueError as e:
-        raise Error("invalid prefix %r: %s" % (text, e))
-    if net.version == 6 and (net.overlaps(V4_MAPPED)):
-        raise Error("prefix %s overlaps the IPv4-mapped range ::ffff:0:0/96; "
-                    "bind the IPv4 prefix instead" % net)
-    return net
+        raise Error("invalid prefix: %s" % e)
 
 
 def parse_protocol(text):

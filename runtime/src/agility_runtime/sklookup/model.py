@@ -1,0 +1,7 @@
+"""The binding model of agility-lookup.
+
+Its one home is plugins/module_utils/sk_lookup_model.py, shared with the
+sk_lookup_bindings module; the runtime ships it as agility_runtime.sklookup_model.
+"""
+from ..sklookup_model import (  # noqa: F401 (re-exported)
+    LABEL_LEN, LABEL_RE, Binding, check_label, parse_port, parse_prefix, parse_protocol, parse_set, plan, sort_key)
