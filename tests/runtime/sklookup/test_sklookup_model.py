@@ -316,7 +316,7 @@ def test_maps_follow_the_model(lab):
     lab.fallback = _fallbacks()
     lab.sockets += list(lab.fallback.values())
     Lookup.lab = lab
-    examples, steps = (SOAK, 60) if SOAK else (30, 25)
+    examples, steps = (SOAK, 60) if SOAK else (25, 25)
     run_state_machine_as_test(Lookup, settings=settings(
         max_examples=examples, stateful_step_count=steps, deadline=None,
         suppress_health_check=list(HealthCheck)))

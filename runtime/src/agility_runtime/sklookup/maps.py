@@ -37,6 +37,7 @@ ADDR_VAL_SIZE = _ADDR_VAL.size
 DEST_KEY_SIZE = _DEST_KEY.size
 DEST_VAL_SIZE = _DEST_VAL.size
 
+
 def to_v6_space(network):
     """(16 address bytes, prefix length in the 128-bit space) of a network."""
     if network.version == 4:
