@@ -59,6 +59,7 @@ MAX_JSON_DEPTH = 32
 _LABEL_RE = re.compile(r"^(\*|[A-Za-z0-9_]([A-Za-z0-9_-]{0,61}[A-Za-z0-9_])?)\Z")
 _NAME_RE = re.compile(r"^[A-Za-z0-9_.-]{1,64}\Z")
 NAME_RULE = "labels of 1..63 letters, digits, '-' or '_' (or '*'), at most 253 characters"
+V4_MAPPED = ipaddress.ip_network("::ffff:0:0/96")
 
 
 class PolicyError(ValueError):
@@ -90,8 +91,10 @@ def parse_prefix(text, version=None):
         raise ValueError("%r is not a valid prefix (%s)" % (text, exc))
     if version is not None and net.version != version:
         raise ValueError("%s is not an IPv%d prefix" % (text, version))
-    if net.version == 6 and net.subnet_of(ipaddress.ip_network("::ffff:0:0/96")):
-        raise ValueError("%s is a v4-mapped IPv6 prefix; use the IPv4 prefix itself" % text)
+    # overlaps, not subnet_of: ::/64 would catch v4-mapped addresses too (one rule with agility-lookup).
+    if net.version == 6 and net.overlaps(V4_MAPPED):
+        raise ValueError("%s overlaps ::ffff:0:0/96, the IPv4-mapped range (v4-mapped prefixes and ::/0 .. ::/80 "
+                         "are refused); use the IPv4 prefix itself" % text)
     return net
 
 
@@ -384,7 +387,7 @@ def _validate_zone(p, field, zone_name, zone):
     if not _check_keys(p, field, zone, ZONE_KEYS):
         return
     for key in ("account_type", "soa", "ns"):
-        if key not in zone:
+        if zone.get(key) is None:  # null is as absent as a missing key
             p.add("%s.%s" % (field, key), "is required")
     if "account_type" in zone and (not isinstance(zone["account_type"], str) or not zone["account_type"]):
         p.add(field + ".account_type", "must be a non-empty string")

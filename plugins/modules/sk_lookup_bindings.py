@@ -140,54 +140,38 @@ loaded:
   sample: false
 """
 
-import ipaddress
 import json
 import os
-import re
 import tempfile
 
 from ansible.module_utils.basic import AnsibleModule
-
-LABEL_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$")
-V4_MAPPED = ipaddress.IPv6Network(u"::ffff:0:0/96")
+from ansible_collections.agility.addressing.plugins.module_utils.sk_lookup_model import (
+    Binding, Error, plan, sort_key)
 
 
 def normalize(item):
-    """Validate one binding; return (canonical dict, error string or None)."""
-    proto = str(item.get("protocol") or "").lower()
-    if proto not in ("tcp", "udp"):
-        return None, "protocol must be tcp or udp, got %r" % (item.get("protocol"),)
+    """Validate one binding (the rules of agility-lookup itself); return (Binding, error string or None)."""
     try:
-        net = ipaddress.ip_network(u"%s" % item.get("prefix"), strict=True)
-    except ValueError as e:
-        return None, "invalid prefix %r: %s" % (item.get("prefix"), e)
-    if net.version == 6 and net.overlaps(V4_MAPPED):
-        return None, "prefix %s overlaps the IPv4-mapped range ::ffff:0:0/96; give the IPv4 prefix" % net
-    port = item.get("port")
-    port = 0 if port is None else port
-    if not isinstance(port, int) or isinstance(port, bool) or not 0 <= port <= 65535:
-        return None, "port must be 0-65535, got %r" % (port,)
-    label = item.get("label")
-    if not isinstance(label, str) or not LABEL_RE.match(label):
-        return None, "invalid label %r: 1-63 characters from [A-Za-z0-9._-]" % (label,)
-    return {"protocol": proto, "prefix": str(net), "port": port, "label": label}, None
+        return Binding.from_dict(dict(item, port=0 if item.get("port") is None else item.get("port"))), None
+    except Error as e:
+        return None, str(e)
 
 
-def key(b):
-    return (b["protocol"], b["prefix"], b["port"])
-
-
-def sort_key(b):
-    net = ipaddress.ip_network(u"%s" % b["prefix"])
-    return (net.version, b["protocol"], net.network_address.packed, net.prefixlen, b["port"], b["label"])
+def from_host(items):
+    """Bindings as agility-lookup printed them."""
+    return [Binding.from_dict(d) for d in items]
 
 
 def canonical(bindings):
     return sorted(bindings, key=sort_key)
 
 
+def as_dicts(bindings):
+    return [b.as_dict() for b in canonical(bindings)]
+
+
 def render(bindings):
-    return "".join("%s %s port %s -> %s\n" % (b["protocol"], b["prefix"], b["port"] or "any", b["label"])
+    return "".join("%s %s port %s -> %s\n" % (b.protocol, b.prefix, b.port or "any", b.label)
                    for b in canonical(bindings))
 
 
@@ -234,20 +218,8 @@ class Lookup(object):
 
 
 def plan_steps(current, desired):
-    """The steps agility-lookup load-bindings will take (same ordering rule)."""
-    cur = dict((key(b), b) for b in current)
-    want = dict((key(b), b) for b in desired)
-
-    def spec(b):
-        net = ipaddress.ip_network(u"%s" % b["prefix"])
-        bits = net.prefixlen + (96 if net.version == 4 else 0)
-        return (bits, 1 if b["port"] else 0)
-
-    puts = [b for k, b in want.items() if k not in cur or cur[k]["label"] != b["label"]]
-    dels = [b for k, b in cur.items() if k not in want]
-    puts.sort(key=lambda b: (spec(b), sort_key(b)), reverse=True)
-    dels.sort(key=lambda b: (spec(b), sort_key(b)))
-    return [dict(b, op="put") for b in puts] + [dict(b, op="delete") for b in dels]
+    """The steps agility-lookup load-bindings will take (the shared ordering rule)."""
+    return [dict(b.as_dict(), op=op) for op, b in plan(current, desired)]
 
 
 def main():
@@ -275,23 +247,26 @@ def main():
         if err:
             errors.append("bindings[%d]: %s" % (i, err))
             continue
-        if p["state"] == "present" and key(b) in seen and seen[key(b)] != b["label"]:
+        if p["state"] == "present" and b.key in seen and seen[b.key] != b.label:
             errors.append("bindings[%d]: %s %s port %d is already bound to %s"
-                          % (i, b["protocol"], b["prefix"], b["port"], seen[key(b)]))
+                          % (i, b.protocol, b.prefix, b.port, seen[b.key]))
             continue
-        seen[key(b)] = b["label"]
+        seen[b.key] = b.label
         wanted.append(b)
     if errors:
         module.fail_json(msg="; ".join(errors), errors=errors)
 
     lookup = Lookup(module)
     loaded, current = lookup.current()
-    current = canonical(current)
+    try:
+        current = canonical(from_host(current))
+    except Error as e:
+        module.fail_json(msg="agility-lookup bindings printed a binding it should not have: %s" % e)
     if p["state"] == "present":
-        desired = canonical(dict((key(b), b) for b in wanted).values())
+        desired = canonical(dict((b.key, b) for b in wanted).values())
     elif wanted:
-        drop = set(key(b) for b in wanted)
-        desired = [b for b in current if key(b) not in drop]
+        drop = set(b.key for b in wanted)
+        desired = [b for b in current if b.key not in drop]
     else:
         desired = []
 
@@ -300,7 +275,7 @@ def main():
     must_load = not loaded and (p["state"] == "present" or bool(desired))
     steps = plan_steps(current, desired)
     changed = bool(steps) or must_load
-    result = dict(changed=changed, bindings=desired, steps=steps, loaded=must_load)
+    result = dict(changed=changed, bindings=as_dicts(desired), steps=steps, loaded=must_load)
     if module._diff:
         result["diff"] = dict(before=render(current), after=render(desired),
                               before_header="sk_lookup bindings", after_header="sk_lookup bindings")
@@ -316,12 +291,15 @@ def main():
         fd, path = tempfile.mkstemp(prefix="agility-bindings-", suffix=".json")
         try:
             with os.fdopen(fd, "w") as f:
-                json.dump({"bindings": desired}, f)
+                json.dump({"bindings": as_dicts(desired)}, f)
             applied = lookup.json("load-bindings", path, "--json")
         finally:
             os.unlink(path)
         result["steps"] = applied.get("steps", steps)
-        result["bindings"] = canonical(applied.get("after", desired))
+        try:
+            result["bindings"] = as_dicts(from_host(applied.get("after", as_dicts(desired))))
+        except Error as e:
+            module.fail_json(msg="agility-lookup load-bindings printed a binding it should not have: %s" % e)
     module.exit_json(**result)
 
 

@@ -133,6 +133,12 @@ def _register(args, fds, label_for):
         for fd, name in fds:
             domain, proto, where = describe(fd)
             checked.append((fd, label_for(name), domain, proto, where))
+        unused = [d.socket_unused(label, domain, proto) for _fd, label, domain, proto, _w in checked]
+        unused = [u for u in unused if u]
+        if unused and getattr(args, "strict", False):
+            raise Error("%s; nothing registered (--strict)" % unused[0])
+        for u in unused:
+            print("%s: warning: %s" % (PROG, u), file=sys.stderr)
         for fd, label, domain, proto, where in checked:
             d.register(label, fd, domain, proto)
             out.append({"label": label, "fd": fd, "domain": "ipv4" if domain == socket.AF_INET else "ipv6",
@@ -225,10 +231,12 @@ def parser():
     p = add("register", cmd_register, "register sockets from systemd socket activation (LISTEN_FDS)")
     p.add_argument("label")
     p.add_argument("--use-fdnames", action="store_true", help="label each fd by its LISTEN_FDNAMES name")
+    p.add_argument("--strict", action="store_true", help="refuse sockets no binding of the label can use")
     p = add("register-pid", cmd_register_pid, "register sockets of a running process (pidfd_getfd)")
     p.add_argument("label")
     p.add_argument("pid", type=int)
     p.add_argument("fd", type=int, nargs="+")
+    p.add_argument("--strict", action="store_true", help="refuse sockets no binding of the label can use")
     p = add("unregister", cmd_unregister, "remove the sockets of a label")
     p.add_argument("label")
     p.add_argument("--domain", choices=["ipv4", "ipv6"])

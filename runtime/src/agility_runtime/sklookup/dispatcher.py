@@ -7,7 +7,8 @@ import socket
 from . import libbpf, maps
 from .errors import Error
 from .model import Binding, check_label, plan, sort_key
-from .state import Paths, Pinned, flocked
+from .build import object_path
+from .state import Paths, Pinned, check_program, flocked
 
 
 class Dispatcher(object):
@@ -185,10 +186,19 @@ class Dispatcher(object):
 
     # ---- bindings -----------------------------------------------------------
     def _lookup_binding(self, b):
+        """The entry stored under exactly b's key, or None.
+
+        The map is an LPM trie: a lookup returns the longest stored prefix
+        covering the key, which may be a wider binding (another label). It is
+        this key's entry only if its prefix length equals the key's.
+        """
         raw = libbpf.map_lookup(self._fd("ag_bindings"),
                                 maps.pack_bind_key(maps.PROTOCOLS[b.protocol], b.port, b.prefix),
                                 maps.BIND_VAL_SIZE)
-        return None if raw is None else maps.unpack_bind_val(raw)
+        if raw is None:
+            return None
+        val = maps.unpack_bind_val(raw)
+        return val if val[2] == b.bits else None
 
     def _put(self, b, used_binding_ids):
         """Insert or relabel one binding (one atomic map update)."""
@@ -246,6 +256,7 @@ class Dispatcher(object):
         steps = plan(current, desired)
         if not steps:
             return []
+        check_program(self.pinned, object_path())
         self._check_capacity(desired)
         used = self._used_binding_ids()
         done = []
@@ -289,6 +300,19 @@ class Dispatcher(object):
         return self.replace(desired)
 
     # ---- sockets ------------------------------------------------------------
+    def socket_unused(self, label, domain, proto):
+        """Why no binding of ``label`` can use such a socket, or None if one can.
+
+        The destination's reference count is the number of bindings pointing
+        at it, so this is one map lookup.
+        """
+        got = self._dest_get(label, domain, proto, create=False)
+        if got is not None and got[1] > 0:
+            return None
+        return "no binding of label %s uses %s %s sockets (bindings of an %s prefix need an %s socket)" % (
+            label, maps.PROTOCOL_NAMES.get(proto, proto), maps.DOMAINS.get(domain, domain),
+            "IPv4" if domain == socket.AF_INET else "IPv6", maps.DOMAINS.get(domain, domain))
+
     def register(self, label, fd, domain, proto):
         check_label(label)
         dest_id, refs = self._dest_get(label, domain, proto, create=True)

@@ -1,5 +1,6 @@
-"""The one exception type the CLI turns into a one-line error."""
+"""The one exception type the CLI turns into a one-line error.
 
-
-class Error(Exception):
-    """A user-facing failure of an agility-lookup operation (message is one line)."""
+Defined in the shared binding model (which must not import the runtime), so
+that its validation errors are this type too.
+"""
+from ..sklookup_model import Error  # noqa: F401 (re-exported)

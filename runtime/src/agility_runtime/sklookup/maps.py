@@ -3,8 +3,9 @@ import ipaddress
 import socket
 import struct
 
+from ..sklookup_model import LABEL_LEN  # noqa: F401 (also the C struct's size)
+
 KEY_HEAD_BITS = 24
-LABEL_LEN = 64
 MAX_DESTINATIONS = 1024
 MAX_BINDINGS = 131072
 MAX_ADDRESSES = 65536
@@ -35,8 +36,6 @@ ADDR_KEY_SIZE = 16
 ADDR_VAL_SIZE = _ADDR_VAL.size
 DEST_KEY_SIZE = _DEST_KEY.size
 DEST_VAL_SIZE = _DEST_VAL.size
-
-V4_MAPPED = ipaddress.IPv6Network("::ffff:0:0/96")
 
 
 def to_v6_space(network):

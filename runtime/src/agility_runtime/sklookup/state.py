@@ -13,6 +13,7 @@ import contextlib
 import errno
 import fcntl
 import grp
+import hashlib
 import os
 import shutil
 import stat
@@ -233,6 +234,69 @@ def upgrade(object_path, root=None):
         except OSError as e:
             raise Error("upgrade failed: %s" % e)
     return old_id, new_id
+
+
+def _tag_cache_path(object_path):
+    from .build import _cache_dir
+    with open(object_path, "rb") as f:
+        digest = hashlib.sha256(f.read()).hexdigest()
+    return os.path.join(_cache_dir(), "tags", digest)
+
+
+def shipped_tag(object_path, pinned):
+    """The kernel's tag for the program in ``object_path`` (hex).
+
+    The tag hashes the loaded instructions with map references zeroed, so it
+    does not depend on the maps: loading once against the pinned maps gives
+    it. Cached per object content, as the load runs the verifier.
+    """
+    try:
+        cache = _tag_cache_path(object_path)
+    except OSError as e:
+        raise Error("cannot read BPF object %s: %s" % (object_path, e.strerror))
+    try:
+        with open(cache) as f:
+            tag = f.read().strip()
+        if len(tag) == 16:
+            return tag
+    except OSError:
+        pass
+    try:
+        with libbpf.BPFObject(object_path) as obj:
+            for name in MAP_NAMES:
+                obj.reuse_map(name, pinned[name])
+            obj.load()
+            tag = bytes(libbpf.prog_info(obj.prog_fd(PROG_NAME)).tag).hex()
+    except OSError as e:
+        raise Error("cannot load %s to check the running program: %s" % (object_path, e))
+    try:
+        os.makedirs(os.path.dirname(cache), exist_ok=True)
+        tmp = "%s.%d" % (cache, os.getpid())
+        with open(tmp, "w") as f:
+            f.write(tag + "\n")
+        os.replace(tmp, cache)
+    except OSError:
+        pass  # no cache: computed again next time
+    return tag
+
+
+def check_program(pinned, object_path):
+    """Refuse to change bindings behind a program other than the shipped one.
+
+    Another program behind our link, or one loaded from another object (an
+    older package, a test build) may read the maps differently; like tubectl,
+    binding changes wait for 'agility-lookup upgrade'.
+    """
+    running = libbpf.prog_info(pinned["prog"])
+    link = libbpf.link_info(pinned["link"])
+    if link.prog_id != running.id:
+        raise Error("the link runs program %d, not the pinned program %d; run 'agility-lookup upgrade'"
+                    % (link.prog_id, running.id))
+    want = shipped_tag(object_path, pinned)
+    have = bytes(running.tag).hex()
+    if have != want:
+        raise Error("the attached program (tag %s) is not the shipped one (tag %s, %s); "
+                    "run 'agility-lookup upgrade' first" % (have, want, object_path))
 
 
 def unload(root=None):

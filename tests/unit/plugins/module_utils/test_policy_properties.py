@@ -18,7 +18,7 @@ v4_announced = st.builds(
     st.integers(0, 2 ** 32 - 1), st.integers(8, 32))
 v6_announced = st.builds(
     lambda base, length: ipaddress.ip_network((base >> (128 - length) << (128 - length), length)),
-    st.integers(0, 2 ** 128 - 1), st.integers(16, 128))
+    st.integers(0, 2 ** 128 - 1), st.integers(16, 128)).filter(lambda n: not n.overlaps(P.V4_MAPPED))
 
 
 @st.composite

@@ -1,0 +1,1 @@
+../../../plugins/module_utils/sk_lookup_model.py
