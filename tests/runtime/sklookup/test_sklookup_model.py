@@ -29,7 +29,6 @@ from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, 
 from agility_runtime.sklookup.dispatcher import Dispatcher
 
 from . import inproc
-from .conftest import CLI
 
 pytestmark = pytest.mark.root
 

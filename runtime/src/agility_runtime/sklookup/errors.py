@@ -3,4 +3,6 @@
 Defined in the shared binding model (which must not import the runtime), so
 that its validation errors are this type too.
 """
-from ..sklookup_model import Error  # noqa: F401 (re-exported)
+from ..sklookup_model import Error
+
+__all__ = ["Error"]

@@ -3,8 +3,6 @@ import ipaddress
 import socket
 import struct
 
-from ..sklookup_model import LABEL_LEN  # noqa: F401 (also the C struct's size)
-
 KEY_HEAD_BITS = 24
 MAX_DESTINATIONS = 1024
 MAX_BINDINGS = 131072
