@@ -136,9 +136,15 @@ class Server:
                 raise RuntimeError("agility-dns exited: %s" % self.logtext())
             try:
                 query("ready.example.com", port=self.port, timeout=0.2)
-                return
             except Exception:  # noqa: BLE001
                 time.sleep(0.05)
+                continue
+            # workers answer a moment before the supervisor has their confirmation and logs
+            # event=ready (with the worker pids)
+            text = self.logtext()
+            if "event=ready" in text or '"event": "ready"' in text:
+                return
+            time.sleep(0.05)
         raise RuntimeError("agility-dns not ready: %s" % self.logtext())
 
     def logtext(self):
