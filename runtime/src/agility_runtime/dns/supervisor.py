@@ -26,8 +26,7 @@ import threading
 import time
 
 from agility_runtime import policy
-from agility_runtime.dns import (log, metrics_http, reloadstatus, sockets, state as statemod,
-                                 stats as statsmod, worker)
+from agility_runtime.dns import log, metrics_http, sockets, state as statemod, stats as statsmod, worker
 
 # how long a reload (or the start) waits for every worker to confirm
 CONFIRM_TIMEOUT = 5.0
@@ -63,7 +62,7 @@ class Supervisor:
         self.cond = threading.Condition()
         self.httpd = None
         self.extra_fds = []
-        self.status = None        # reloadstatus.Writer, set by the CLI when there is a pidfile
+        self.status = None        # a reloadstatus.Writer, set by the CLI when there is a pidfile
         self.pending = None       # the reload (or start) waiting for worker confirmations
 
     # -- setup ---------------------------------------------------------------
