@@ -282,3 +282,56 @@ def test_live_dig_cookie_is_good(live):
     assert "status: NOERROR" in out
     assert "(good)" in out, out         # dig checked that the client half came back
     assert 'NSID: 70 6f 70 2d 6c 69 76 65 ("pop-live")' in out or "pop-live" in out
+
+
+@pytest.fixture(scope="module")
+def knot(tmp_path_factory):
+    """Knot DNS with mod-cookies on a wildcard example.com, for side-by-side behaviour."""
+    knotd = shutil.which("knotd") or "/usr/sbin/knotd"
+    tmp = tmp_path_factory.mktemp("knot")
+    (tmp / "example.com.zone").write_text(
+        "$ORIGIN example.com.\n$TTL 300\n@ SOA ns1 h 1 7200 3600 1209600 300\n@ NS ns1\nns1 A 192.0.2.53\n"
+        "* A 198.18.0.1\n")
+    from dns_helpers import free_port
+    port = free_port()
+    (tmp / "knot.conf").write_text(
+        "server:\n    rundir: %s\n    listen: 127.0.0.1@%d\nlog:\n  - target: stderr\n    any: error\n"
+        "database:\n    storage: %s\nmod-cookies:\n  - id: default\n"
+        "template:\n  - id: default\n    storage: %s\n    semantic-checks: off\n"
+        "    global-module: mod-cookies/default\nzone:\n  - domain: example.com\n    file: example.com.zone\n"
+        % (tmp, port, tmp, tmp))
+    proc = subprocess.Popen([knotd, "-c", str(tmp / "knot.conf")], stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 10
+    while True:
+        try:
+            dns.query.udp(dns.message.make_query("a.example.com", "A"), "127.0.0.1", port=port, timeout=0.3)
+            break
+        except Exception:  # noqa: BLE001 - not up yet
+            assert time.monotonic() < deadline and proc.poll() is None, "knotd did not start"
+    yield port
+    proc.terminate()
+    proc.wait(10)
+
+
+def test_cookie_behaviour_side_by_side_with_knot(live, knot):
+    """Malformed cookie: FORMERR in both; a server cookie that is not theirs: BADCOOKIE with a
+    fresh cookie in both; a client-only cookie: both return client + 16-octet server cookie
+    (Knot with BADCOOKIE, we with the answer: RFC 7873 5.2.3 allows either)."""
+    client = b"\x11" * 8
+    cases = {"malformed": b"\x11" * 12, "foreign": client + bytes.fromhex("0100000000000000aaaaaaaaaaaaaaaa"),
+             "client_only": client}
+    got = {}
+    for who, port in (("agility", live.port), ("knot", knot)):
+        for case, data in cases.items():
+            q = dns.message.make_query("x.example.com", "A", use_edns=0, options=[cookie_opt(data)])
+            r = dns.query.udp(q, "127.0.0.1", port=port, timeout=2)
+            cookie = {o.otype: o for o in r.options}.get(edns.OPT_COOKIE)
+            got[(who, case)] = (r.rcode(), cookie.to_wire() if cookie is not None else None, bool(r.answer))
+    for who in ("agility", "knot"):
+        assert got[(who, "malformed")][0] == dns.rcode.FORMERR
+        rcode, cookie, answered = got[(who, "foreign")]
+        assert rcode == dns.rcode.BADCOOKIE and not answered and cookie[:8] == client and len(cookie) == 24
+        assert got[(who, "client_only")][1][:8] == client and len(got[(who, "client_only")][1]) == 24
+    assert got[("agility", "client_only")][0] == dns.rcode.NOERROR and got[("agility", "client_only")][2]
+    assert got[("knot", "client_only")][0] == dns.rcode.BADCOOKIE
