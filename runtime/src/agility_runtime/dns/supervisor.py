@@ -23,6 +23,7 @@ import time
 
 from agility_runtime import policy
 from agility_runtime.dns import log, sockets, state as statemod, stats as statsmod, worker
+from agility_runtime.systemd import notify as _sd_notify
 
 
 class _Slot:
@@ -305,16 +306,3 @@ class Supervisor:
             except OSError:
                 pass
         log.info("stopped")
-
-
-def _sd_notify(message):
-    path = os.environ.get("NOTIFY_SOCKET")
-    if not path:
-        return
-    if path.startswith("@"):
-        path = "\0" + path[1:]
-    try:
-        with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as s:
-            s.sendto(message, path)
-    except OSError:
-        pass

@@ -9,7 +9,7 @@ from the right source.
 import socket
 
 from agility_runtime.dns import fastpath, handler
-from agility_runtime.dns.sockets import IP_PKTINFO, IPV6_PKTINFO
+from agility_runtime.inet import IP_PKTINFO, IPV6_PKTINFO
 
 _MSG_TRUNC = socket.MSG_TRUNC
 _IPPROTO_IP = socket.IPPROTO_IP

@@ -121,4 +121,3 @@ def pick(pid, protocol=None, address=None, port=None):
                 "(several sockets on one address and port are a SO_REUSEPORT group: "
                 "register one of them with register-pid)"
                 % (len(match), pid, _want(protocol, address, port), "; ".join(str(c) for c in match)))
-
