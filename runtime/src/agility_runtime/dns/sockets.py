@@ -5,48 +5,16 @@ the query was sent to (needed when sk_lookup steers a whole prefix to one socket
 plus IP_FREEBIND / IPV6_FREEBIND.  IPv6 sockets opened here are IPv6-only.
 """
 
-import os
 import socket
 
-IP_PKTINFO = getattr(socket, "IP_PKTINFO", 8)
-IP_FREEBIND = getattr(socket, "IP_FREEBIND", 15)
-IPV6_RECVPKTINFO = getattr(socket, "IPV6_RECVPKTINFO", 49)
-IPV6_PKTINFO = getattr(socket, "IPV6_PKTINFO", 50)
-IPV6_FREEBIND = 78
-SD_LISTEN_FDS_START = 3
-
-
-class ListenError(ValueError):
-    pass
+from agility_runtime import systemd
+from agility_runtime.inet import (
+    AddressError as ListenError, IP_FREEBIND, IP_PKTINFO, IPV6_FREEBIND, IPV6_RECVPKTINFO, parse_hostport)
 
 
 def parse_listen(spec):
     """``127.0.0.1:53``, ``[::1]:5353``, ``:53`` (all IPv4) -> (family, host, port)."""
-    spec = spec.strip()
-    if spec.startswith("["):
-        host, sep, port = spec[1:].partition("]:")
-        if not sep:
-            raise ListenError("%r: IPv6 listen addresses look like [::1]:5353" % spec)
-        family = socket.AF_INET6
-    else:
-        host, sep, port = spec.rpartition(":")
-        if not sep:
-            raise ListenError("%r: expected ADDRESS:PORT" % spec)
-        if ":" in host:
-            raise ListenError("%r: put IPv6 addresses in brackets, e.g. [::1]:5353" % spec)
-        family = socket.AF_INET
-        host = host or "0.0.0.0"
-    try:
-        port = int(port)
-        if not 0 < port < 65536:
-            raise ValueError
-    except ValueError:
-        raise ListenError("%r: bad port" % spec)
-    try:
-        socket.inet_pton(family, host)
-    except OSError:
-        raise ListenError("%r: %r is not an IP address" % (spec, host))
-    return family, host, port
+    return parse_hostport(spec)
 
 
 def prepare_udp(sock):
@@ -102,19 +70,8 @@ def systemd_sockets(environ=None):
     Only honoured when LISTEN_PID is our pid; the variables are then removed so
     children do not see them.  Datagram sockets are UDP, stream sockets must listen.
     """
-    environ = os.environ if environ is None else environ
-    try:
-        pid = int(environ.get("LISTEN_PID", "0"))
-        count = int(environ.get("LISTEN_FDS", "0"))
-    except ValueError:
-        return [], []
-    if pid != os.getpid() or count <= 0:
-        return [], []
-    for key in ("LISTEN_PID", "LISTEN_FDS", "LISTEN_FDNAMES"):
-        environ.pop(key, None)
     udp, tcp = [], []
-    for fd in range(SD_LISTEN_FDS_START, SD_LISTEN_FDS_START + count):
-        os.set_inheritable(fd, False)
+    for fd, _name in systemd.listen_fds(environ, unset=True):
         sock = socket.socket(fileno=fd)
         if sock.family not in (socket.AF_INET, socket.AF_INET6):
             raise ListenError("systemd socket fd %d is not an IP socket" % fd)

@@ -27,6 +27,7 @@ import time
 
 from agility_runtime import policy
 from agility_runtime.dns import log, metrics_http, sockets, state as statemod, stats as statsmod, worker
+from agility_runtime.systemd import notify as _sd_notify
 
 # how long a reload (or the start) waits for every worker to confirm
 CONFIRM_TIMEOUT = 5.0
@@ -365,16 +366,3 @@ class Supervisor:
         if self.status is not None:
             self.status.remove()
         log.info("stopped")
-
-
-def _sd_notify(message):
-    path = os.environ.get("NOTIFY_SOCKET")
-    if not path:
-        return
-    if path.startswith("@"):
-        path = "\0" + path[1:]
-    try:
-        with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as s:
-            s.sendto(message, path)
-    except OSError:
-        pass

@@ -10,7 +10,7 @@ import socket
 
 from agility_runtime.dns import fastpath, handler, rrl
 from agility_runtime.dns.query import Query
-from agility_runtime.dns.sockets import IP_PKTINFO, IPV6_PKTINFO
+from agility_runtime.inet import IP_PKTINFO, IPV6_PKTINFO
 
 _MSG_TRUNC = int(socket.MSG_TRUNC)  # a plain int: IntFlag's __and__ costs a Python call per datagram
 _IPPROTO_IP = socket.IPPROTO_IP

@@ -11,10 +11,11 @@ import struct
 import threading
 import time
 
-from .sockets import (
+from ..inet import (
     IP_FREEBIND, IP_ORIGDSTADDR, IP_PKTINFO, IPV6_FREEBIND, IPV6_ORIGDSTADDR,
-    IPV6_PKTINFO, format_addr, normalize_ip,
+    IPV6_PKTINFO, format_hostport as format_addr, host_text as normalize_ip,
 )
+from ..systemd import notify as _notify
 
 LOG = logging.getLogger("agility_runtime.edge")
 
@@ -416,18 +417,7 @@ class EdgeServer(object):
 
 def sd_notify(message):
     """Tell systemd (Type=notify) about our state; no-op without NOTIFY_SOCKET."""
-    addr = os.environ.get("NOTIFY_SOCKET")
-    if not addr:
-        return False
-    if addr.startswith("@"):
-        addr = "\0" + addr[1:]
-    sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
-    try:
-        sock.connect(addr)
-        sock.sendall(message.encode())
-        return True
-    except OSError as exc:
-        LOG.warning("sd_notify: %s", exc)
-        return False
-    finally:
-        sock.close()
+    sent = _notify(message)
+    if not sent and os.environ.get("NOTIFY_SOCKET"):
+        LOG.warning("sd_notify: cannot send to %s", os.environ["NOTIFY_SOCKET"])
+    return sent

@@ -1,23 +1,13 @@
 """Listening sockets for agility-edge: --listen specs and systemd socket activation."""
 
-import ipaddress
-import os
 import socket
 
+from .. import systemd
+from ..inet import (
+    AddressError, IP_PKTINFO, IP_RECVORIGDSTADDR, IPV6_FREEBIND, IPV6_RECVORIGDSTADDR, IPV6_RECVPKTINFO,
+    format_hostport as format_addr, parse_hostport)
+
 KINDS = ("tcp", "udp", "tls")
-
-# Linux socket option numbers that Python's socket module does not always export.
-IP_PKTINFO = getattr(socket, "IP_PKTINFO", 8)
-IP_RECVORIGDSTADDR = getattr(socket, "IP_RECVORIGDSTADDR", 20)
-IP_ORIGDSTADDR = IP_RECVORIGDSTADDR
-IP_FREEBIND = getattr(socket, "IP_FREEBIND", 15)
-IPV6_RECVPKTINFO = getattr(socket, "IPV6_RECVPKTINFO", 49)
-IPV6_PKTINFO = getattr(socket, "IPV6_PKTINFO", 50)
-IPV6_RECVORIGDSTADDR = getattr(socket, "IPV6_RECVORIGDSTADDR", 74)
-IPV6_ORIGDSTADDR = IPV6_RECVORIGDSTADDR
-IPV6_FREEBIND = getattr(socket, "IPV6_FREEBIND", 78)
-
-SD_LISTEN_FDS_START = 3
 
 # LISTEN_FDNAMES values that mean "this stream socket speaks TLS".
 TLS_NAMES = ("https", "tls")
@@ -44,50 +34,16 @@ class Listener(object):
         return "Listener(%s)" % self.describe()
 
 
-def normalize_ip(host):
-    """IPv4-mapped IPv6 addresses shown as plain IPv4; scope ids dropped."""
-    host = host.split("%", 1)[0]
-    try:
-        ip = ipaddress.ip_address(host)
-    except ValueError:
-        return host
-    if ip.version == 6 and ip.ipv4_mapped is not None:
-        return str(ip.ipv4_mapped)
-    return str(ip)
-
-
-def format_addr(sockaddr):
-    host, port = sockaddr[0], sockaddr[1]
-    host = normalize_ip(host)
-    if ":" in host:
-        return "[%s]:%d" % (host, port)
-    return "%s:%d" % (host, port)
-
-
 def parse_listen(spec):
     """'tcp:127.0.0.1:8080', 'udp:[::1]:8080', 'tls:0.0.0.0:443' -> (kind, host, port)."""
     kind, sep, rest = spec.partition(":")
     if not sep or kind not in KINDS:
         raise ValueError("listen spec %r: expected KIND:ADDR:PORT with KIND one of %s"
                          % (spec, ", ".join(KINDS)))
-    if rest.startswith("["):
-        host, sep, port = rest[1:].partition("]:")
-        if not sep:
-            raise ValueError("listen spec %r: IPv6 address must be [ADDR]:PORT" % (spec,))
-    else:
-        host, sep, port = rest.rpartition(":")
-        if not sep or ":" in host:
-            raise ValueError("listen spec %r: expected ADDR:PORT ([ADDR]:PORT for IPv6)" % (spec,))
     try:
-        ipaddress.ip_address(host)
-    except ValueError:
-        raise ValueError("listen spec %r: %r is not an IP address" % (spec, host))
-    try:
-        port = int(port)
-    except ValueError:
-        port = -1
-    if not 0 <= port <= 65535:
-        raise ValueError("listen spec %r: bad port" % (spec,))
+        _family, host, port = parse_hostport(rest, allow_port_zero=True, default_host=None)
+    except AddressError as exc:
+        raise ValueError("listen spec %r: %s" % (spec, exc))
     return kind, host, port
 
 
@@ -157,22 +113,4 @@ def classify_fd(fd, name):
 
 def activated_listeners(environ=None, unset=True):
     """Sockets passed by systemd (LISTEN_PID/LISTEN_FDS/LISTEN_FDNAMES), or []."""
-    env = os.environ if environ is None else environ
-    try:
-        pid = int(env.get("LISTEN_PID", ""))
-        nfds = int(env.get("LISTEN_FDS", ""))
-    except ValueError:
-        return []
-    if pid != os.getpid() or nfds <= 0:
-        return []
-    names = env.get("LISTEN_FDNAMES", "")
-    names = names.split(":") if names else []
-    if unset:
-        for key in ("LISTEN_PID", "LISTEN_FDS", "LISTEN_FDNAMES"):
-            env.pop(key, None)
-    out = []
-    for i in range(nfds):
-        fd = SD_LISTEN_FDS_START + i
-        name = names[i] if i < len(names) else ""
-        out.append(classify_fd(fd, name))
-    return out
+    return [classify_fd(fd, name) for fd, name in systemd.listen_fds(environ, unset=unset)]

@@ -9,9 +9,11 @@ from . import netns, state
 from .build import object_path
 from .dispatcher import Dispatcher
 from .errors import Error
-from .metrics import render
+from .binding_view import binding_text, select
+from .metrics import collect
 from .model import Binding, parse_set
 from .sockets import describe, fd_from_pid, systemd_fds
+from ..version import package_version
 
 PROG = "agility-lookup"
 
@@ -74,7 +76,7 @@ def cmd_status(args):
 
 def cmd_bindings(args):
     with Dispatcher(args.bpffs, readonly=True) as d:
-        bs = d.bindings()
+        bs = select(d.bindings(), args.label, args.protocol, args.prefix, args.port)
     _emit(args, {"bindings": [b.as_dict() for b in bs]}, _bindings_text(bs))
 
 
@@ -83,7 +85,7 @@ def cmd_bind(args):
     with Dispatcher(args.bpffs, write=True) as d:
         steps = d.bind(b)
     _emit(args, {"changed": bool(steps), "steps": _steps_json(steps)},
-          ("bound %s" % b) if steps else "unchanged")
+          ("bound %s" % binding_text(b)) if steps else "unchanged")
 
 
 def cmd_unbind(args):
@@ -147,6 +149,10 @@ def _register(args, fds, label_for):
 
 
 def cmd_register(args):
+    if args.pid is not None:
+        return _register_picked(args)
+    if args.protocol or args.address or args.port is not None:
+        raise Error("--protocol, --address and --port select a socket of --pid PID")
     fds = systemd_fds()
 
     def label_for(name):
@@ -172,6 +178,22 @@ def cmd_register_pid(args):
           "\n".join("registered %(label)s %(protocol)s/%(domain)s %(local)s" % r for r in out))
 
 
+def _register_picked(args):
+    from .socket_pick import pick
+    if args.use_fdnames:
+        raise Error("--use-fdnames is for systemd sockets, not --pid")
+    cand = pick(args.pid, args.protocol, args.address, args.port)
+    try:
+        out = _register(args, [(cand.fd, "")], lambda name: args.label)
+    finally:
+        os.close(cand.fd)
+    for r in out:
+        r["pid"], r["pid_fd"] = args.pid, cand.remote_fd
+    _emit(args, {"changed": True, "registered": out},
+          "\n".join("registered %(label)s %(protocol)s/%(domain)s %(local)s (pid %(pid)d fd %(pid_fd)d)" % r
+                    for r in out))
+
+
 def cmd_unregister(args):
     domain = {None: None, "ipv4": socket.AF_INET, "ipv6": socket.AF_INET6}[args.domain]
     proto = {None: None, "tcp": socket.IPPROTO_TCP, "udp": socket.IPPROTO_UDP}[args.protocol]
@@ -182,9 +204,11 @@ def cmd_unregister(args):
 
 
 def cmd_metrics(args):
-    with Dispatcher(args.bpffs, readonly=True) as d:
-        text = render(d.bindings(counters=True), d.destinations(), d.addresses())
-    sys.stdout.write(text)
+    if args.listen:
+        from .metrics_serve import serve
+        serve(args.bpffs, args.listen, args.per_binding, not args.no_addresses, args.timeout)
+        return
+    sys.stdout.write(collect(lambda: Dispatcher(args.bpffs, readonly=True), args.per_binding, not args.no_addresses))
 
 
 def cmd_addresses(args):
@@ -198,6 +222,7 @@ def parser():
     ap = argparse.ArgumentParser(prog=PROG, description=__doc__)
     ap.add_argument("--bpffs", help="bpffs mount holding the state (default /sys/fs/bpf or $AGILITY_BPFFS)")
     ap.add_argument("--netns", help="network namespace file to act in (e.g. /run/netns/NAME)")
+    ap.add_argument("--version", action="version", version="%s %s" % (PROG, package_version()))
     sub = ap.add_subparsers(dest="command", metavar="COMMAND")
     sub.required = True
 
@@ -215,7 +240,11 @@ def parser():
     p = add("upgrade", cmd_upgrade, "replace the program, keeping maps and connections")
     p.add_argument("--object", help="compiled BPF object (default: shipped one)")
     add("status", cmd_status, "program, bindings and destinations")
-    add("bindings", cmd_bindings, "list bindings")
+    p = add("bindings", cmd_bindings, "list bindings (filters combine)")
+    p.add_argument("--label", help="only this label")
+    p.add_argument("--protocol", type=str.lower, choices=["tcp", "udp"], help="only this protocol")
+    p.add_argument("--prefix", help="only bindings overlapping this prefix or address")
+    p.add_argument("--port", type=int, help="only bindings for this port (exact or any-port)")
     p = add("bind", cmd_bind, "add or relabel one binding")
     p.add_argument("label")
     p.add_argument("protocol", type=str.lower, choices=["tcp", "udp"])
@@ -232,6 +261,10 @@ def parser():
     p.add_argument("label")
     p.add_argument("--use-fdnames", action="store_true", help="label each fd by its LISTEN_FDNAMES name")
     p.add_argument("--strict", action="store_true", help="refuse sockets no binding of the label can use")
+    p.add_argument("--pid", type=int, help="take the socket from this running process instead (pidfd_getfd)")
+    p.add_argument("--protocol", type=str.lower, choices=["tcp", "udp"], help="with --pid: socket protocol")
+    p.add_argument("--address", help="with --pid: local address the socket is bound to")
+    p.add_argument("--port", type=int, help="with --pid: local port")
     p = add("register-pid", cmd_register_pid, "register sockets of a running process (pidfd_getfd)")
     p.add_argument("label")
     p.add_argument("pid", type=int)
@@ -241,7 +274,14 @@ def parser():
     p.add_argument("label")
     p.add_argument("--domain", choices=["ipv4", "ipv6"])
     p.add_argument("--protocol", choices=["tcp", "udp"])
-    add("metrics", cmd_metrics, "counters in Prometheus text format", json_=False)
+    p = add("metrics", cmd_metrics, "counters in Prometheus text format", json_=False)
+    p.add_argument("--listen", metavar="ADDR:PORT",
+                   help="serve them at http://ADDR:PORT/metrics instead of printing once")
+    p.add_argument("--per-binding", action="store_true",
+                   help="add per-binding series (3 lines per binding; default: per-label totals)")
+    p.add_argument("--no-addresses", action="store_true", help="leave out the per-local-address series")
+    p.add_argument("--timeout", type=float, default=10.0,
+                   help="with --listen: seconds a client gets to send its request and read the page")
     add("addresses", cmd_addresses, "hits per local address")
     return ap
 

@@ -4,9 +4,10 @@ import os
 import socket
 import struct
 
+from .. import systemd
+from ..inet import SO_NETNS_COOKIE
 from .errors import Error
 
-SO_NETNS_COOKIE = 71
 SYS_pidfd_open = 434
 SYS_pidfd_getfd = 438
 
@@ -69,18 +70,11 @@ def describe(fd):
 
 def systemd_fds(env=None):
     """[(fd, name)] passed by systemd socket activation (LISTEN_FDS/LISTEN_FDNAMES)."""
-    env = os.environ if env is None else env
-    pid = env.get("LISTEN_PID")
-    if pid and pid.isdigit() and int(pid) != os.getpid():
-        raise Error("LISTEN_PID=%s is not this process (%d)" % (pid, os.getpid()))
+    # LISTEN_PID may be absent: `register` is also run by shells that forward the fds.
     try:
-        n = int(env.get("LISTEN_FDS", "0"))
-    except ValueError:
-        raise Error("LISTEN_FDS is not a number")
-    if n <= 0:
-        raise Error("no sockets passed (LISTEN_FDS unset or 0); run from a systemd socket unit")
-    names = env.get("LISTEN_FDNAMES", "").split(":") if env.get("LISTEN_FDNAMES") else []
-    return [(3 + i, names[i] if i < len(names) else "") for i in range(n)]
+        return systemd.listen_fds(env, require_pid=False, strict=True)
+    except systemd.ActivationError as e:
+        raise Error(str(e))
 
 
 def _syscall(nr, *args):
