@@ -47,7 +47,7 @@ def siphash24(key, msg):
     words.append(last)
 
     def rounds(v0, v1, v2, v3, count):
-        for _ in range(count):
+        for _round in range(count):
             v0 = (v0 + v1) & _MASK
             v1 = ((v1 << 13) | (v1 >> 51)) & _MASK
             v1 ^= v0
