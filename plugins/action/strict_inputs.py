@@ -58,12 +58,12 @@ class ActionModule(ActionBase):
         problems.extend(empty_problems(args["not_empty"], allow))
         host = task_vars.get("inventory_hostname", "?")
         result["changed"] = False
-        result["checked"] = sorted(names)
         if problems:
             result["failed"] = True
             result["msg"] = describe(host, problems)
             result["problems"] = problems
         else:
+            result["checked"] = sorted(names)
             result["msg"] = "host %s: %d addressing variables, all known" % (host, len(names))
         return result
 

@@ -115,7 +115,7 @@ EXAMPLES = r"""
 RETURN = r"""
 checked:
   description: The host's addressing variables that were checked.
-  returned: always
+  returned: success
   type: list
   elements: str
   sample: [addressing_pools, addressing_policies]
