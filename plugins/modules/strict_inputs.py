@@ -57,7 +57,7 @@ attributes:
     platforms: posix
 notes:
   - Each example below is a unit test (tests/unit/plugins/action/test_strict_inputs.py) - C(vars) are
-    the host's variables, C(=>) the error, or C(ok).
+    the host's variables, C(=>) the error (continued on the comment lines after it), or C(ok).
 """
 
 EXAMPLES = r"""
@@ -71,7 +71,8 @@ EXAMPLES = r"""
 - name: Check the addressing variables
   agility.addressing.strict_inputs:
   # vars: {"addressing_zone": {}, "addressing_stage": {"anycast": "narrow"}}
-  # => host pop1: addressing_stage is not a variable of agility.addressing (did you mean addressing_stages?); addressing_zone is not a variable of agility.addressing (did you mean addressing_zones?)
+  # => host pop1: addressing_stage is not a variable of agility.addressing (did you mean addressing_stages?);
+  #    addressing_zone is not a variable of agility.addressing (did you mean addressing_zones?)
 
 # A typo in a role variable: the role would plan to remove every managed route
 - name: Check the addressing variables
@@ -99,7 +100,8 @@ EXAMPLES = r"""
         value: []
         removes: route
   # vars: {}
-  # => host pop1: addressing_routes_prefixes is empty: applying it removes every route of the PoP; set addressing_allow_empty: true if that is meant
+  # => host pop1: addressing_routes_prefixes is empty: applying it removes every route of the PoP;
+  #    set addressing_allow_empty: true if that is meant
 
 # ... unless told to
 - name: Check the addressing variables

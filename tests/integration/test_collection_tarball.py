@@ -51,13 +51,18 @@ def installed(tmp_path_factory):
                  os.path.join(ROOT, "tests", "unit", "__pycache__", "leftover.pyc"),
                  os.path.join(ROOT, "runtime", "src", "leftover.egg-info", "PKG-INFO"),
                  os.path.join(ROOT, "runtime", "src", "agility_runtime", "leftover.bpf.o")]
-    made = []
+    made = []  # files, and the directories made for them, to remove afterwards
     for path in leftovers:
-        if not os.path.exists(path):
-            os.makedirs(os.path.dirname(path), exist_ok=True)
-            with open(path, "w") as handle:
-                handle.write("left by a test run\n")
-            made.append(path)
+        if os.path.exists(path):
+            continue
+        top = os.path.dirname(path)
+        while not os.path.exists(os.path.dirname(top)):
+            top = os.path.dirname(top)
+        new_dir = None if os.path.exists(top) else top
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        with open(path, "w") as handle:
+            handle.write("left by a test run\n")
+        made.append((path, new_dir))
     link = os.path.join(ROOT, "collections", "ansible_collections", "agility", "addressing")
     made_link = not os.path.lexists(link)
     if made_link:
@@ -67,8 +72,11 @@ def installed(tmp_path_factory):
         rc, out = _run([os.path.join(BIN, "ansible-galaxy"), "collection", "build", ROOT,
                         "--output-path", str(build)], cwd=str(work), env=env)
     finally:
-        for path in made:
-            os.unlink(path)
+        for path, new_dir in made:
+            if new_dir:
+                shutil.rmtree(new_dir)
+            else:
+                os.unlink(path)
         if made_link:
             shutil.rmtree(os.path.join(ROOT, "collections"))
     assert rc == 0, out

@@ -63,7 +63,8 @@ def _examples():
     for block in module_doc.EXAMPLES.strip().split("\n\n"):
         comments = [line.strip()[1:].strip() for line in block.splitlines() if line.strip().startswith("#")]
         host_vars = json.loads([c for c in comments if c.startswith("vars:")][0][len("vars:"):])
-        expected = [c for c in comments if c.startswith("=>")][0][2:].strip()
+        at = [i for i, c in enumerate(comments) if c.startswith("=>")][0]
+        expected = " ".join([comments[at][2:].strip()] + comments[at + 1:])
         task, = yaml.safe_load(block)
         cases.append(pytest.param(task["agility.addressing.strict_inputs"], host_vars, expected,
                                   id=comments[0][:60]))
