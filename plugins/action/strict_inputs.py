@@ -40,7 +40,7 @@ class ActionModule(ActionBase):
         result = super(ActionModule, self).run(tmp, task_vars)
         del tmp
         task_vars = task_vars or {}
-        _, args = self.validate_argument_spec(argument_spec=ARGUMENT_SPEC)
+        args = self.validate_argument_spec(argument_spec=ARGUMENT_SPEC)[1]
         known = load_known()
         names = [n for n in task_vars if n.startswith(PREFIX)]
         problems = unknown_problems(names, known)

@@ -121,7 +121,7 @@ def test_ansible_doc_from_installed_copy(installed):
 
 
 def _tree(path):
-    return sorted(os.path.relpath(os.path.join(d, f), str(path)) for d, _, fs in os.walk(str(path)) for f in fs)
+    return sorted(os.path.relpath(os.path.join(d, f), str(path)) for d, dummy, fs in os.walk(str(path)) for f in fs)
 
 
 def test_render_policies_from_installed_copy(installed, tmp_path):

@@ -132,7 +132,7 @@ def _names_in_sources(tops=("playbooks", "roles", os.path.join("extensions", "mo
     roles = set(os.listdir(os.path.join(COLLECTION_ROOT, "roles")))
     names = set()
     for top in tops:
-        for folder, _, files in os.walk(os.path.join(COLLECTION_ROOT, top)):
+        for folder, dummy, files in os.walk(os.path.join(COLLECTION_ROOT, top)):
             for fname in files:
                 if fname.endswith(suffixes):
                     with open(os.path.join(folder, fname)) as handle:
