@@ -14,6 +14,8 @@ from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
 import copy
+import difflib
+import re
 
 from ansible_collections.agility.addressing.plugins.module_utils.policy import (
     FAMILIES, FORMAT, VERSION, PolicyError, format_problems, parse_prefix, stage_prefix, validate,
@@ -25,6 +27,29 @@ DEFAULT_STAGES = {
     "single": {"ipv4": 32, "ipv6": 128},
 }
 POOL_KEYS = FAMILIES + ("stage", "stages", "stage_index")
+FAMILY_KEYS = ("announced", "used")
+# Policy-file fields as the inventory variables they come from, for error messages
+INVENTORY_FIELDS = (
+    ("pop.index", "addressing_pop_index"),
+    ("pop.name", "addressing_pop_name"),
+    ("pools", "addressing_pools"),
+    ("policies", "addressing_policies"),
+    ("zones", "addressing_zones"),
+    ("default_policy", "addressing_default_policy"),
+)
+INTEGER_TEXT = re.compile(r"^\s*[-+]?\d+\s*$")
+
+
+def as_int(value):
+    """``value``, or the integer a text such as ``"1"`` (``-e addressing_pop_index=1``) spells."""
+    if isinstance(value, str) and INTEGER_TEXT.match(value):
+        return int(value)
+    return value
+
+
+def _close(word, choices):
+    close = difflib.get_close_matches(str(word), choices, n=1, cutoff=0.6)
+    return " (did you mean %s?)" % close[0] if close else ""
 
 
 def resolve_pool(name, pool, stage=None):
@@ -39,7 +64,7 @@ def resolve_pool(name, pool, stage=None):
         raise PolicyError([(field, "must be a mapping")])
     unknown = [k for k in pool if k not in POOL_KEYS]
     if unknown:
-        raise PolicyError([("%s.%s" % (field, k), "unknown key (allowed: %s)" % ", ".join(POOL_KEYS))
+        raise PolicyError([("%s.%s" % (field, k), "unknown key%s (allowed: %s)" % (_close(k, POOL_KEYS), ", ".join(POOL_KEYS)))
                            for k in unknown])
     stages = dict(DEFAULT_STAGES)
     stages.update(pool.get("stages") or {})
@@ -50,13 +75,20 @@ def resolve_pool(name, pool, stage=None):
         lengths = stages[stage]
     else:
         raise PolicyError([(field + ".stage", "unknown stage %r (stages: %s)" % (stage, ", ".join(sorted(stages))))])
-    index = pool.get("stage_index", 0)
+    index = as_int(pool.get("stage_index", 0))
     out = {}
     problems = []
     for family in FAMILIES:
         spec = pool.get(family)
         if spec is None:
             continue
+        if isinstance(spec, dict):
+            unknown = [k for k in spec if k not in FAMILY_KEYS]
+            if unknown:
+                problems.extend(("%s.%s.%s" % (field, family, k),
+                                 "unknown key%s (allowed: %s)" % (_close(k, FAMILY_KEYS), ", ".join(FAMILY_KEYS)))
+                                for k in unknown)
+                continue
         announced = spec.get("announced") if isinstance(spec, dict) else spec
         try:
             net = parse_prefix(announced, 4 if family == "ipv4" else 6)
@@ -83,6 +115,7 @@ def build_pop_policy(pools, pop, index=None, policies=None, zones=None, default_
     own (moving a policy to another prefix entirely, e.g. in an incident).
     """
     problems = []
+    index = as_int(index)
     policies = copy.deepcopy(policies or [])
     pool_overrides = pool_overrides or {}
     names = [p.get("name") for p in policies if isinstance(p, dict)]
@@ -124,6 +157,15 @@ def build_pop_policy(pools, pop, index=None, policies=None, zones=None, default_
     return doc
 
 
+def inventory_field(field):
+    """The inventory variable a policy-file field comes from: ``pop.index`` is ``addressing_pop_index``."""
+    for doc_field, variable in INVENTORY_FIELDS:
+        if field == doc_field or field.startswith(doc_field + ".") or field.startswith(doc_field + "["):
+            return variable + field[len(doc_field):]
+    return field
+
+
 def describe(host, exc):
-    """The error text a user sees: names the host, then each field."""
-    return "host %s: invalid addressing policy: %s" % (host, format_problems(exc.problems))
+    """The error text a user sees: names the host, then each inventory variable."""
+    return "host %s: invalid addressing policy: %s" % (
+        host, format_problems([(inventory_field(field), msg) for field, msg in exc.problems]))
