@@ -94,3 +94,21 @@ def test_snapshots_fold_qtypes_and_a_dead_workers_gauge():
     assert merged["queries"] == {("other", "NOERROR", "none", "tcp"): 5, ("AAAA", "NOERROR", "free", "tcp"): 1}
     assert merged["tcp_open"] == 0
     assert statsmod.merge([s.snapshot(), s.snapshot()])["tcp_open"] == 10
+
+
+def test_a_workers_counter_table_stays_bounded_under_random_qtypes():
+    """Folding happens when a query is counted: 2,000 distinct query types leave the
+    worker's own table (not only the rendered page) at the fixed label set."""
+    import json as jsonmod
+
+    from agility_runtime.dns import handler, state as statemod
+    from dns_helpers import policy_doc
+
+    state = statemod.from_bytes(jsonmod.dumps(policy_doc()).encode())
+    stats = statsmod.Stats("udp")
+    for rdtype in range(300, 2300):
+        wire = dns.message.make_query("www.example.com", rdtype).to_wire()
+        handler.handle(state, wire, ("192.0.2.1", 5300), None, stats, 1232)
+    qtypes = {key[0] for key in stats.queries}
+    assert qtypes <= statsmod.QTYPES | {"other"}
+    assert len(stats.queries) <= 3
