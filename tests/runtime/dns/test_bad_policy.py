@@ -8,7 +8,7 @@ import time
 
 import pytest
 
-from dns_helpers import AGILITY_DNS, free_port, policy_doc, query, write_doc
+from dns_helpers import AGILITY_DNS, free_port, policy_doc, query, wait_until, write_doc
 
 
 def _doc(edit):
@@ -74,14 +74,6 @@ def test_check_config_and_start_give_one_line(tmp_path, case):
     assert "event=start" in lines[0] and "result=failed" in lines[0] and field in lines[0], lines[0]
 
 
-def _wait(pred, timeout=10.0):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if pred():
-            return True
-        time.sleep(0.05)
-    return False
-
 
 def test_sighup_with_bad_files_keeps_last_good_policy(make_server):
     """Every bad file in turn, by SIGHUP: one failed-reload line each, the workers stay,
@@ -93,7 +85,8 @@ def test_sighup_with_bad_files_keeps_last_good_policy(make_server):
         _write(tmp, BAD[case][0])
         os.rename(tmp, srv.policy)
         srv.hup()
-        assert _wait(lambda: srv.metric("agility_dns_reloads_total", result="failed") == n), (case, srv.logtext())
+        assert wait_until(lambda: srv.metric("agility_dns_reloads_total", result="failed") == n,
+                          timeout=10.0), (case, srv.logtext())
         assert srv.proc.poll() is None, srv.logtext()
         assert query("www.example.com", "A", srv.port).answer[0].ttl == 300, case
         assert query("www.example.com", "A", srv.port, tcp=True).answer[0].ttl == 300, case
@@ -106,4 +99,4 @@ def test_sighup_with_bad_files_keeps_last_good_policy(make_server):
     # and a good file still reloads afterwards
     write_doc(srv.policy, _doc(_set(("policies", -1, "ttl"), 77)))
     srv.hup()
-    assert _wait(lambda: query("www.example.com", "A", srv.port).answer[0].ttl == 77)
+    assert wait_until(lambda: query("www.example.com", "A", srv.port).answer[0].ttl == 77, timeout=10.0)

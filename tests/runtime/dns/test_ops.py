@@ -18,7 +18,7 @@ import dns.query
 import dns.rcode
 import pytest
 
-from dns_helpers import AGILITY_DNS, free_port, policy_doc, query, write_doc
+from dns_helpers import AGILITY_DNS, free_port, policy_doc, query, wait_until, write_doc
 
 
 def run(*args, **kw):
@@ -57,14 +57,6 @@ def test_start_refuses_bad_file(tmp_path):
     assert r.returncode == 1 and "event=start" in r.stderr and "result=failed" in r.stderr
 
 
-def _wait(pred, timeout=5.0):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if pred():
-            return True
-        time.sleep(0.05)
-    return False
-
 
 def test_reload_sighup_command_and_bad_file(make_server):
     srv = make_server()
@@ -76,7 +68,7 @@ def test_reload_sighup_command_and_bad_file(make_server):
     os.rename(srv.policy + ".tmp", srv.policy)
     r = run("reload", "--pidfile", srv.pidfile)
     assert r.returncode == 0
-    assert _wait(lambda: query("www.example.com", "A", srv.port).answer[0].ttl == 77)
+    assert wait_until(lambda: query("www.example.com", "A", srv.port).answer[0].ttl == 77)
     assert srv.metric("agility_dns_reloads_total", result="ok") == 1
     info = [l for l in srv.metrics().splitlines() if l.startswith("agility_dns_policy_info")][0]
     assert digest0 not in info
@@ -84,7 +76,7 @@ def test_reload_sighup_command_and_bad_file(make_server):
     # a bad file: one clear log line, nothing changes
     write_doc(srv.policy, bad_rdata_doc())
     srv.hup()
-    assert _wait(lambda: "result=failed" in srv.logtext())
+    assert wait_until(lambda: "result=failed" in srv.logtext())
     line = [l for l in srv.logtext().splitlines() if "event=reload" in l and "result=failed" in l]
     assert len(line) == 1 and "ten mail" in line[0] and ("digest_in_use=%s" % digest1) in line[0]
     assert query("www.example.com", "A", srv.port).answer[0].ttl == 77
@@ -134,11 +126,11 @@ def test_reload_under_load_loses_no_query(make_server):
     doc["policies"][-1]["ttl"] = 99
     write_doc(srv.policy, doc)
     srv.hup()
-    assert _wait(lambda: srv.metric("agility_dns_reloads_total", result="ok") == 1)
+    assert wait_until(lambda: srv.metric("agility_dns_reloads_total", result="ok") == 1)
     time.sleep(0.7)
     write_doc(srv.policy, bad_rdata_doc())
     srv.hup()
-    assert _wait(lambda: srv.metric("agility_dns_reloads_total", result="failed") == 1)
+    assert wait_until(lambda: srv.metric("agility_dns_reloads_total", result="failed") == 1)
     time.sleep(0.7)
     stop.set()
     for t in threads:
@@ -213,7 +205,7 @@ def test_workers_share_load_and_restart(make_server):
     before = srv.metric("agility_dns_queries_total", qtype="A", rcode="NOERROR", policy="free", proto="udp")
     assert before >= 40
     os.kill(pids[0], signal.SIGKILL)
-    assert _wait(lambda: "event=worker_started" in srv.logtext())
+    assert wait_until(lambda: "event=worker_started" in srv.logtext())
     for i in range(20):
         assert query("after%d.example.com" % i, "A", srv.port).answer
     assert srv.metric("agility_dns_worker_restarts_total") == 1
@@ -258,7 +250,7 @@ def test_systemd_socket_activation(tmp_path):
     try:
         udp.close()
         tcp.close()
-        assert _wait(lambda: "event=ready" in open(tmp_path / "log").read())
+        assert wait_until(lambda: "event=ready" in open(tmp_path / "log").read())
         r = query("sa.example.com", "A", port, host="::1")
         assert r.answer
         r = query("sa.example.com", "A", port, host="127.0.0.1", tcp=True)
