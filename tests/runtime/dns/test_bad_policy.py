@@ -4,7 +4,6 @@ answering (issue 11, defect 1)."""
 
 import os
 import subprocess
-import time
 
 import pytest
 
@@ -72,7 +71,6 @@ def test_check_config_and_start_give_one_line(tmp_path, case):
     lines = r.stderr.splitlines()
     assert len(lines) == 1 and "Traceback" not in r.stderr, r.stderr
     assert "event=start" in lines[0] and "result=failed" in lines[0] and field in lines[0], lines[0]
-
 
 
 def test_sighup_with_bad_files_keeps_last_good_policy(make_server):

@@ -57,7 +57,6 @@ def test_start_refuses_bad_file(tmp_path):
     assert r.returncode == 1 and "event=start" in r.stderr and "result=failed" in r.stderr
 
 
-
 def test_reload_sighup_command_and_bad_file(make_server):
     srv = make_server()
     digest0 = re.search(r"digest=(\w+)", srv.logtext()).group(1)
