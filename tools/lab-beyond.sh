@@ -84,9 +84,9 @@ if want bisect; then
         local report=$1; shift
         play playbooks/dos_bisect.yml -e addressing_bisect_policy=campus -e addressing_bisect_attacked=198.18.48.100 \
             -e "$services" -e addressing_bisect_k=4 -e addressing_bisect_ttl=5 -e addressing_bisect_window=10 \
-            -e "addressing_bisect_report=$root/$state/$report.json" "$@" > $state/$report.log
+            -e "addressing_bisect_report=$root/$state/$report.json" "$@" > "$state/$report.log"
         python -c 'import json,sys; d=json.load(open(sys.argv[1])); print("\n".join([h["line"] for h in d["history"]] + ["verdict: " + d["verdict"]]))' \
-            $state/$report.json | tee $state/$report.txt
+            "$state/$report.json" | tee "$state/$report.txt"
     }
 
     say "DoS bisection: an attacker floods svc37.example.edu (64 services on 198.18.48.100)"
@@ -117,11 +117,11 @@ if want load; then
         -e addressing_ttl_margin=2 > $state/migrate-narrow.log
     # anycast catchment split over both PoPs (ECMP on the L4 hash), as the Internet would
     $labctl route 198.18.16.0/20 pop1,pop2 >/dev/null; $labctl route 2001:db8:100::/44 pop1,pop2 >/dev/null
-    play playbooks/load_report.yml -e addressing_report_dir=$root/$state/load-before -e addressing_report_png=false >/dev/null
+    play playbooks/load_report.yml -e "addressing_report_dir=$root/$state/load-before" -e addressing_report_png=false >/dev/null
     echo load > $state/stage
     client load 198.18.0.11 example.com. --names 5000 --rate 20 --duration 120
     sleep 125   # the client stops after --duration
-    play playbooks/load_report.yml -e addressing_report_dir=$root/$state/load > $state/load.log
+    play playbooks/load_report.yml -e "addressing_report_dir=$root/$state/load" > $state/load.log
     python tools/load_report.py $state/load/counters.json --baseline $state/load-before/counters.json \
         --expected 198.18.16.0/24 --png $state/load/anycast-24.png | tee $state/load.txt
     python tools/client_summary.py load=$state/load.json

@@ -109,8 +109,8 @@ timestamp:
 
 import ipaddress
 import json
+import os
 import re
-import subprocess
 import time
 
 from ansible.module_utils.basic import AnsibleModule
@@ -153,25 +153,29 @@ def dns_answers(text):
 
 
 def loader_addresses(module, executable, bpffs, netns, timeout):
+    if not os.access(executable, os.X_OK):
+        module.fail_json(msg="cannot run %s: no such executable (is the addressing_sklookup role applied "
+                             "on this host, or does I(executable) point elsewhere?)" % executable)
     cmd = [executable]
     if bpffs:
         cmd += ["--bpffs", bpffs]
     if netns:
         cmd += ["--netns", netns]
     cmd += ["addresses", "--json"]
+    # run_command has no timeout of its own; coreutils timeout(1) bounds a hung loader
+    limiter = module.get_bin_path("timeout")
+    argv = [limiter, "--kill-after=2", str(timeout)] + cmd if limiter else cmd
+    rc, out, err = module.run_command(argv, check_rc=False)
+    if limiter and rc in (124, 137):
+        module.fail_json(msg="%s did not answer within %d s" % (" ".join(cmd), timeout), cmd=cmd, rc=rc)
+    if rc != 0:
+        module.fail_json(msg="%s failed (rc %d): %s" % (" ".join(cmd), rc, err.strip()),
+                         cmd=cmd, rc=rc, stderr=err)
     try:
-        proc = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                              universal_newlines=True, timeout=timeout, check=False)
-    except (OSError, subprocess.TimeoutExpired) as exc:
-        module.fail_json(msg="cannot run %s: %s" % (" ".join(cmd), exc), cmd=cmd)
-    if proc.returncode != 0:
-        module.fail_json(msg="%s failed (rc %d): %s" % (" ".join(cmd), proc.returncode, proc.stderr.strip()),
-                         cmd=cmd, rc=proc.returncode, stderr=proc.stderr)
-    try:
-        data = json.loads(proc.stdout)
+        data = json.loads(out)
         rows = data["addresses"]
     except (ValueError, KeyError, TypeError) as exc:
-        module.fail_json(msg="unexpected output of %s: %s" % (" ".join(cmd), exc), stdout=proc.stdout)
+        module.fail_json(msg="unexpected output of %s: %s" % (" ".join(cmd), exc), stdout=out)
     return rows
 
 

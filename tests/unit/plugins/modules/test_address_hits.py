@@ -105,6 +105,22 @@ def test_missing_executable_fails_cleanly(tmp_path):
     assert r["failed"] and "cannot run" in r["msg"]
 
 
+def test_hung_loader_times_out(tmp_path):
+    exe = tmp_path / "agility-lookup"
+    exe.write_text("#!/bin/sh\nsleep 30\n")
+    exe.chmod(0o755)
+    r = run(address_hits, {"executable": str(exe), "timeout": 1})
+    assert r["failed"] and "did not answer within 1 s" in r["msg"]
+
+
+def test_bad_output_is_reported(tmp_path):
+    exe = tmp_path / "agility-lookup"
+    exe.write_text("#!/bin/sh\necho '{\"rows\": []}'\n")
+    exe.chmod(0o755)
+    r = run(address_hits, {"executable": str(exe)})
+    assert r["failed"] and "unexpected output" in r["msg"]
+
+
 def test_bad_prefix_fails(fake_lookup):
     r = run(address_hits, {"executable": fake_lookup[0], "prefixes": ["not-a-prefix"]})
     assert r["failed"] and "bad prefix" in r["msg"]
