@@ -19,6 +19,10 @@ description:
   - The module remembers in O(state_file) which routes it added. With O(state=present) it adds the
     missing ones and removes only routes it added earlier that are no longer listed; routes added by
     anyone else are never touched.
+  - Routes belong to a network namespace, and so does the record. In the host's namespace it is
+    O(state_file); run inside a named namespace (for example under C(ip netns exec pop1)) the module
+    keeps it in a file of that namespace's own beside it (C(local-routes.pop1.json)), so a run in one
+    namespace never forgets or removes what it added in another.
   - Idempotent; supports check mode and diff.
 extends_documentation_fragment:
   - agility.addressing.attributes
@@ -50,7 +54,9 @@ options:
     type: str
     default: lo
   state_file:
-    description: Where the module records the routes it added.
+    description:
+      - Where the module records the routes it added in the host's network namespace.
+      - In a named namespace (C(/run/netns/NAME)) the name gets C(.NAME) inserted before the extension.
     type: path
     default: /var/lib/agility/local-routes.json
 notes:
@@ -86,6 +92,18 @@ removed:
   returned: always
   type: list
   elements: str
+netns:
+  description:
+    - Name under C(/run/netns) of the network namespace the module ran in; null in an unnamed one (the
+      host's).
+  returned: always
+  type: str
+  sample: pop1
+state_file:
+  description: The record used for this namespace.
+  returned: always
+  type: str
+  sample: /var/lib/agility/local-routes.pop1.json
 """
 
 import ipaddress
@@ -128,6 +146,30 @@ def _installed(module, device):
     return found
 
 
+def _netns_name():
+    """The name under /run/netns of the network namespace this runs in (what ``ip netns
+    identify`` prints), or None: the host's namespace, or a container's own, is unnamed."""
+    try:
+        mine = os.stat("/proc/self/ns/net").st_ino
+        names = sorted(os.listdir("/run/netns"))
+    except OSError:
+        return None
+    for name in names:
+        try:
+            if os.stat(os.path.join("/run/netns", name)).st_ino == mine:
+                return name
+        except OSError:
+            continue
+    return None
+
+
+def _state_path(state_file, netns):
+    if netns is None:
+        return state_file
+    base, ext = os.path.splitext(state_file)
+    return "%s.%s%s" % (base, netns, ext)
+
+
 def _load_state(module, path):
     try:
         with open(path) as handle:
@@ -168,7 +210,9 @@ def main():
     )
     device = module.params["device"]
     wanted = set(_parse(module, module.params["prefixes"]))
-    ours = _load_state(module, module.params["state_file"])
+    netns = _netns_name()
+    state_file = _state_path(module.params["state_file"], netns)
+    ours = _load_state(module, state_file)
     installed = _installed(module, device)
 
     if module.params["state"] == "present":
@@ -184,7 +228,8 @@ def main():
 
     changed = bool(to_add or to_remove) or managed != ours
     result = dict(changed=changed, routes=[str(n) for n in sorted(managed, key=lambda n: (n.version, n))],
-                  added=[str(n) for n in to_add], removed=[str(n) for n in to_remove])
+                  added=[str(n) for n in to_add], removed=[str(n) for n in to_remove],
+                  netns=netns, state_file=state_file)
     if module._diff:
         before = sorted(str(n) for n in ours & installed)
         after = sorted(str(n) for n in managed)
@@ -196,7 +241,7 @@ def main():
             _ip(module, "replace", net, device)
         for net in to_remove:
             _ip(module, "del", net, device)
-        _save_state(module, module.params["state_file"], managed)
+        _save_state(module, state_file, managed)
     module.exit_json(**result)
 
 

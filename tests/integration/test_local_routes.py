@@ -34,11 +34,23 @@ PLAY = """
 """
 
 
-@pytest.fixture
-def netns():
+def _make_netns():
     name = "lr-%s" % uuid.uuid4().hex[:8]
     subprocess.run(["ip", "netns", "add", name], check=True)
     subprocess.run(["ip", "-n", name, "link", "set", "lo", "up"], check=True)
+    return name
+
+
+@pytest.fixture
+def netns():
+    name = _make_netns()
+    yield name
+    subprocess.run(["ip", "netns", "del", name], check=False)
+
+
+@pytest.fixture
+def other_netns():
+    name = _make_netns()
     yield name
     subprocess.run(["ip", "netns", "del", name], check=False)
 
@@ -92,3 +104,15 @@ def test_absent_removes_only_what_it_added(netns, tmp_path):
     result = _run(netns, tmp_path, [], "-e", "s=absent")
     assert sorted(result["removed"]) == ["198.18.16.0/20", "2001:db8:100::/44"]
     assert _routes(netns) == ["203.0.113.0/24"]
+
+
+def test_each_namespace_keeps_its_own_record(netns, other_netns, tmp_path):
+    """Issue 14: with one record for all namespaces, state=absent in a second namespace reported
+    changed, forgot the first namespace's route and left it behind."""
+    first = _run(netns, tmp_path, ["198.18.16.0/20"])
+    elsewhere = _run(other_netns, tmp_path, [], "-e", "s=absent")
+    assert elsewhere["changed"] is False and elsewhere["removed"] == []
+    assert _routes(netns) == ["198.18.16.0/20"]
+    back = _run(netns, tmp_path, [], "-e", "s=absent")
+    assert back["removed"] == ["198.18.16.0/20"] and _routes(netns) == []
+    assert first["netns"] == netns and first["state_file"] == str(tmp_path / ("state.%s.json" % netns))
