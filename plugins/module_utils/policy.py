@@ -29,6 +29,7 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
+import functools
 import hashlib
 import ipaddress
 import json
@@ -85,6 +86,12 @@ def parse_prefix(text, version=None):
     """A strict network (no host bits set); ``version`` 4 or 6 if given."""
     if not isinstance(text, str):
         raise ValueError("expected a prefix string such as 198.18.16.0/20, got %r" % (text,))
+    return _parse_prefix(str(text), version)
+
+
+# Networks are immutable, and a fleet render parses each pool's prefixes once per PoP.
+@functools.lru_cache(maxsize=4096)
+def _parse_prefix(text, version):
     try:
         net = ipaddress.ip_network(text, strict=True)
     except ValueError as exc:
@@ -234,6 +241,16 @@ def _check_list(p, field, value):
     return True
 
 
+def _any_overlap(nets):
+    """Whether any two of these prefixes (one family) overlap: O(n log n), not O(n^2)."""
+    end = -1
+    for first, last in sorted((int(n.network_address), int(n.broadcast_address)) for n in nets):
+        if first <= end:
+            return True
+        end = max(end, last)
+    return False
+
+
 def _validate_pools(p, pools):
     """Parse pools; returns {name: {family: (announced, used)}}."""
     parsed = {}
@@ -274,9 +291,11 @@ def _validate_pools(p, pools):
                 entry[family] = (nets["announced"], used)
         parsed[name] = entry
     names = sorted(parsed)
-    for i, a in enumerate(names):
+    # a sorted sweep finds whether any two overlap; only then name every overlapping pair
+    clashing = [f for f in FAMILIES if _any_overlap(parsed[n][f][0] for n in names if f in parsed[n])]
+    for i, a in enumerate(names if clashing else ()):
         for b in names[i + 1:]:
-            for family in FAMILIES:
+            for family in clashing:
                 if family in parsed[a] and family in parsed[b] and \
                         parsed[a][family][0].overlaps(parsed[b][family][0]):
                     p.add("pools.%s.%s.announced" % (b, family),

@@ -27,6 +27,15 @@ description:
     variable C(addressing_allow_empty) is true.
   - Runs on the controller only; it never connects to the host.
 options:
+  hosts:
+    description:
+      - Check these hosts' variables in one run instead of the host the task runs for, for example
+        C("{{ ansible_play_hosts }}") with C(run_once=true) on a large fleet. It reads each host's
+        inventory and command-line variables, without a task per host.
+      - Play and task variables are not among them. Cannot be combined with O(not_empty).
+    type: list
+    elements: str
+    version_added: 0.2.0
   not_empty:
     description:
       - Values that must not be empty unless C(addressing_allow_empty) is true.
@@ -135,6 +144,7 @@ from ansible.module_utils.basic import AnsibleModule
 def main():
     module = AnsibleModule(
         argument_spec=dict(
+            hosts=dict(type="list", elements="str"),
             not_empty=dict(type="list", elements="dict", default=[], options=dict(
                 name=dict(type="str", required=True),
                 value=dict(type="raw"),
