@@ -57,10 +57,13 @@ options:
     type: int
     default: 1
   qtype:
-    description: Record type to ask for.
-    type: str
+    description:
+      - Record types to ask for. Each name is asked once per type, in one module run (a health
+        gate checks A and AAAA together). A plain string is one type.
+    type: list
+    elements: str
     choices: [A, AAAA]
-    default: A
+    default: [A]
   protocol:
     description:
       - Transport for the queries. Over V(udp) a truncated answer is asked again over TCP.
@@ -79,7 +82,7 @@ options:
     elements: str
   min_answers:
     description:
-      - Fail when fewer queries than this got at least one address of O(qtype) with rcode NOERROR.
+      - Fail when fewer queries than this got at least one address of the type asked with rcode NOERROR.
       - Defaults to the number of queries sent, so every query must be answered.
     type: int
 notes:
@@ -106,6 +109,14 @@ EXAMPLES = r"""
     protocol: tcp
     expect_prefix: [2001:db8:100::/48]
     min_answers: 18
+
+- name: A and AAAA of 30 random names under the zone, all inside the pool's used prefixes
+  agility.addressing.dns_probe:
+    server: 127.0.0.1
+    zone: example.com
+    count: 30
+    qtype: [A, AAAA]
+    expect_prefix: [198.18.16.0/24, "2001:db8:100::/64"]
 
 - name: Show how many distinct addresses were handed out
   ansible.builtin.debug:
@@ -164,6 +175,9 @@ answers:
     name:
       description: Name queried.
       type: str
+    qtype:
+      description: Record type asked for.
+      type: str
     rcode:
       description: Response code name, V(TIMEOUT) or V(ERROR).
       type: str
@@ -185,11 +199,12 @@ answers:
       description: Why there is no answer, null otherwise.
       type: str
   sample:
-    - {name: a1b2.pool.example.com., rcode: NOERROR, addresses: [198.18.0.7], ttls: [30],
+    - {name: a1b2.pool.example.com., qtype: A, rcode: NOERROR, addresses: [198.18.0.7], ttls: [30],
        protocol: udp, elapsed_ms: 0.4, error: null}
 """
 
 import ipaddress
+import itertools
 import socket
 import time
 
@@ -197,6 +212,12 @@ from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.agility.addressing.plugins.module_utils._wire import (
     RCODES, WireError, dns_exchange, in_networks, random_label, to_networks,
 )
+
+
+def _address_order(text):
+    """IPv4 before IPv6, then numerically (ipaddress refuses to compare across versions)."""
+    addr = ipaddress.ip_address(u"%s" % text)
+    return addr.version, addr
 
 
 def run_queries(p):
@@ -207,12 +228,12 @@ def run_queries(p):
         names = ["%s.%s" % (random_label(), zone) for dummy in range(p["count"])]
     answers = []
     for name in names:
-        for dummy in range(p["repeat"]):
-            entry = {"name": name.rstrip(".") + ".", "rcode": None, "addresses": [], "ttls": [],
+        for qtype, dummy in itertools.product(p["qtype"], range(p["repeat"])):
+            entry = {"name": name.rstrip(".") + ".", "qtype": qtype, "rcode": None, "addresses": [], "ttls": [],
                      "protocol": p["protocol"], "elapsed_ms": None, "error": None}
             start = time.monotonic()
             try:
-                resp, used = dns_exchange(p["server"], p["port"], name, p["qtype"],
+                resp, used = dns_exchange(p["server"], p["port"], name, qtype,
                                           p["protocol"], p["timeout"])
             except socket.timeout:
                 entry["rcode"] = "TIMEOUT"
@@ -224,7 +245,7 @@ def run_queries(p):
                 entry["protocol"] = used
                 entry["rcode"] = RCODES.get(resp["rcode"], str(resp["rcode"]))
                 for rec in resp["answers"]:
-                    if rec["type"] == p["qtype"] and "address" in rec:
+                    if rec["type"] == qtype and "address" in rec:
                         entry["addresses"].append(rec["address"])
                         entry["ttls"].append(rec["ttl"])
             entry["elapsed_ms"] = round((time.monotonic() - start) * 1000.0, 3)
@@ -241,7 +262,7 @@ def main():
             zone=dict(type="str"),
             count=dict(type="int", default=10),
             repeat=dict(type="int", default=1),
-            qtype=dict(type="str", choices=["A", "AAAA"], default="A"),
+            qtype=dict(type="list", elements="str", choices=["A", "AAAA"], default=["A"]),
             protocol=dict(type="str", choices=["udp", "tcp"], default="udp"),
             timeout=dict(type="float", default=2.0),
             expect_prefix=dict(type="list", elements="str"),
@@ -268,8 +289,7 @@ def main():
     answers = run_queries(p)
     queries = len(answers)
     succeeded = sum(1 for a in answers if a["rcode"] == "NOERROR" and a["addresses"])
-    addresses = sorted(set(addr for a in answers for addr in a["addresses"]),
-                       key=lambda x: ipaddress.ip_address(u"%s" % x))
+    addresses = sorted(set(addr for a in answers for addr in a["addresses"]), key=_address_order)
     outside = [a for a in addresses if networks and not in_networks(a, networks)]
     rcodes = {}
     for a in answers:

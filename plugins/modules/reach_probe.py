@@ -33,12 +33,65 @@ options:
   prefix:
     description:
       - Prefix to draw random addresses from, for example V(198.18.0.0/24) or V(2001:db8:100::/64).
-      - Exactly one of O(prefix) and O(addresses) is required.
+      - One of O(prefix), O(addresses) and O(probes) is required; O(prefix) and O(addresses) exclude each other.
     type: str
   addresses:
     description: Explicit addresses to probe instead of random ones.
     type: list
     elements: str
+  probes:
+    description:
+      - Several probe sets in one module run (a health gate probes IPv4 and IPv6, plain and TLS
+        ports, at once). Each item takes some of the module's options; what it does not give
+        comes from the module's own. The targets of every set count together for O(min_success).
+      - An item with O(probes[].prefix) ignores the module's O(addresses), and the other way round.
+    type: list
+    elements: dict
+    version_added: 0.2.0
+    suboptions:
+      prefix:
+        description: As O(prefix).
+        type: str
+      prefixes:
+        description:
+          - Several prefixes probed alike; each draws its own O(probes[].count) addresses.
+          - O(probes[].prefix), O(probes[].prefixes) and O(probes[].addresses) exclude each other.
+        type: list
+        elements: str
+      addresses:
+        description: As O(addresses).
+        type: list
+        elements: str
+      count:
+        description: As O(count).
+        type: int
+      seed:
+        description: As O(seed).
+        type: int
+      ports:
+        description: As O(ports).
+        type: list
+        elements: int
+      protocols:
+        description: As O(protocols).
+        type: list
+        elements: str
+        choices: [tcp, udp]
+      http:
+        description: As O(http).
+        type: bool
+      host:
+        description: As O(host).
+        type: str
+      path:
+        description: As O(path).
+        type: str
+      tls:
+        description: As O(tls).
+        type: bool
+      server_name:
+        description: As O(server_name).
+        type: str
   count:
     description: Number of distinct random addresses drawn from O(prefix) (all of a smaller prefix).
     type: int
@@ -119,6 +172,14 @@ EXAMPLES = r"""
     expect_pop: fra1
     expect_local: true
   register: reach_gate
+
+- name: One gate, one module run - HTTP and UDP on IPv4 and IPv6, and HTTPS on IPv4
+  agility.addressing.reach_probe:
+    host: gate.example.com
+    expect_pop: fra1
+    probes:
+      - {prefixes: [198.18.16.0/24, "2001:db8:100::/64"], ports: [80, 8080], protocols: [tcp, udp]}
+      - {prefix: 198.18.16.0/24, ports: [443], tls: true}
 
 - name: HTTPS with SNI on two fixed addresses, allow one failure
   agility.addressing.reach_probe:
@@ -250,11 +311,80 @@ def probe(p, address, port, protocol):
     return entry
 
 
+# options a probe set in O(probes) may give; the rest are the module's
+SET_KEYS = ("prefix", "addresses", "count", "seed", "ports", "protocols", "http", "host", "path", "tls",
+            "server_name")
+
+
+def probe_sets(p):
+    """``[(where, options)]`` to run: each O(probes) item over the module's options, or the options alone."""
+    if not p["probes"]:
+        return [("options", p)]
+    sets = []
+    for i, item in enumerate(p["probes"]):
+        merged = dict(p)
+        merged.update((k, v) for k, v in item.items() if k in SET_KEYS and v is not None)
+        if item.get("prefix") is not None or item.get("prefixes") is not None:
+            merged["addresses"] = None
+        elif item.get("addresses") is not None:
+            merged["prefix"] = None
+        if item.get("prefixes") is not None:
+            # one set per prefix, each drawing its own count of addresses
+            sets.extend(("probes[%d].prefixes[%d]" % (i, j), dict(merged, prefix=prefix))
+                        for j, prefix in enumerate(item["prefixes"]))
+        else:
+            sets.append(("probes[%d]" % i, merged))
+    return sets
+
+
+def addresses_of(module, p, where):
+    """Check one probe set's options and draw its addresses."""
+    if not p["prefix"] and not p["addresses"]:
+        module.fail_json(msg="%s: needs prefix or addresses" % where)
+    if not p["ports"] or any(not 0 < port < 65536 for port in p["ports"]):
+        module.fail_json(msg="%s: ports must be a non-empty list of 1..65535" % where)
+    if not p["protocols"]:
+        module.fail_json(msg="%s: protocols must not be empty" % where)
+    if p["count"] < 1:
+        module.fail_json(msg="%s: count must be >= 1" % where)
+    if p["path"][:1] != "/" or any(c in p["path"] for c in "\r\n "):
+        module.fail_json(msg="%s: path must start with / and hold no spaces or line breaks" % where)
+    if p["host"] is not None and any(c in p["host"] for c in "\r\n"):
+        module.fail_json(msg="%s: host must not hold line breaks" % where)
+    try:
+        if p["prefix"]:
+            rng = random.Random(p["seed"]) if p["seed"] is not None else None
+            addresses = random_addresses(p["prefix"], p["count"], rng)
+        else:
+            addresses = [u"%s" % a for a in p["addresses"]]
+            for a in addresses:
+                socket.inet_pton(socket.AF_INET6 if ":" in a else socket.AF_INET, a)
+    except (ValueError, OSError) as exc:
+        module.fail_json(msg="%s: bad prefix or address: %s" % (where, exc))
+    if not addresses:
+        module.fail_json(msg="%s: no addresses to probe" % where)
+    return addresses
+
+
 def main():
     module = AnsibleModule(
         argument_spec=dict(
             prefix=dict(type="str"),
             addresses=dict(type="list", elements="str"),
+            probes=dict(type="list", elements="dict", options=dict(
+                prefix=dict(type="str"),
+                prefixes=dict(type="list", elements="str"),
+                addresses=dict(type="list", elements="str"),
+                count=dict(type="int"),
+                seed=dict(type="int"),
+                ports=dict(type="list", elements="int"),
+                protocols=dict(type="list", elements="str", choices=["tcp", "udp"]),
+                http=dict(type="bool"),
+                host=dict(type="str"),
+                path=dict(type="str"),
+                tls=dict(type="bool"),
+                server_name=dict(type="str"),
+            )),
             count=dict(type="int", default=4),
             seed=dict(type="int"),
             ports=dict(type="list", elements="int", default=[80]),
@@ -272,39 +402,26 @@ def main():
             expect_pop=dict(type="str"),
             expect_local=dict(type="bool", default=False),
         ),
-        required_one_of=[("prefix", "addresses")],
+        required_one_of=[("prefix", "addresses", "probes")],
         mutually_exclusive=[("prefix", "addresses")],
         supports_check_mode=True,
     )
     p = module.params
-    if not p["ports"] or any(not 0 < port < 65536 for port in p["ports"]):
-        module.fail_json(msg="ports must be a non-empty list of 1..65535")
-    if not p["protocols"]:
-        module.fail_json(msg="protocols must not be empty")
-    if p["count"] < 1 or p["timeout"] <= 0 or p["udp_retries"] < 0:
-        module.fail_json(msg="count must be >= 1, timeout > 0 and udp_retries >= 0")
-    if p["path"][:1] != "/" or any(c in p["path"] for c in "\r\n "):
-        module.fail_json(msg="path must start with / and hold no spaces or line breaks")
-    if p["host"] is not None and any(c in p["host"] for c in "\r\n"):
-        module.fail_json(msg="host must not hold line breaks")
-    try:
-        if p["prefix"]:
-            rng = random.Random(p["seed"]) if p["seed"] is not None else None
-            addresses = random_addresses(p["prefix"], p["count"], rng)
-        else:
-            addresses = [u"%s" % a for a in p["addresses"]]
-            for a in addresses:
-                socket.inet_pton(socket.AF_INET6 if ":" in a else socket.AF_INET, a)
-    except (ValueError, OSError) as exc:
-        module.fail_json(msg="bad prefix or address: %s" % exc)
-    if not addresses:
-        module.fail_json(msg="no addresses to probe")
+    if p["probes"] is not None and not p["probes"]:
+        module.fail_json(msg="probes must not be empty")
+    if p["timeout"] <= 0 or p["udp_retries"] < 0:
+        module.fail_json(msg="timeout must be > 0 and udp_retries >= 0")
+    for i, item in enumerate(p["probes"] or []):
+        if sum(item.get(k) is not None for k in ("prefix", "prefixes", "addresses")) > 1:
+            module.fail_json(msg="probes[%d]: prefix, prefixes and addresses exclude each other" % i)
+    planned = [(one, addresses_of(module, one, where)) for where, one in probe_sets(p)]
 
     targets = []
-    for address in addresses:
-        for port in p["ports"]:
-            for protocol in p["protocols"]:
-                targets.append(probe(p, address, port, protocol))
+    for one, addresses in planned:
+        for address in addresses:
+            for port in one["ports"]:
+                for protocol in one["protocols"]:
+                    targets.append(probe(one, address, port, protocol))
     total = len(targets)
     successes = sum(1 for t in targets if t["ok"])
     pops = sorted(set(t["pop"] for t in targets if t["pop"] is not None))

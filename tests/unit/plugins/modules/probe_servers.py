@@ -128,6 +128,17 @@ def pool_answer(prefix, ttl=30, rng=None, cname=False):
     return behaviour
 
 
+def dual_pool(v4_prefix, v6_prefix, ttl=30):
+    """A from one pool prefix, AAAA from the other (a dual-stack pool)."""
+    answer_a, answer_aaaa = pool_answer(v4_prefix, ttl), pool_answer(v6_prefix, ttl)
+
+    def behaviour(q, transport):
+        if q.question[0].rdtype == dns.rdatatype.AAAA:
+            return answer_aaaa(q, transport)
+        return answer_a(q, transport)
+    return behaviour
+
+
 PR_SET_PDEATHSIG = 1
 
 

@@ -16,7 +16,7 @@ import pytest
 
 from ansible_collections.agility.addressing.plugins.modules import dns_probe
 from ansible_collections.agility.addressing.tests.unit.plugins.modules.probe_servers import (
-    DnsServer, pool_answer,
+    DnsServer, dual_pool, pool_answer,
 )
 from ansible_collections.agility.addressing.tests.unit.plugins.modules.module_harness import run_module
 
@@ -125,6 +125,13 @@ CASES = [
     ("garbage-and-wrong-id-skipped", garbage_then_answer("198.18.0.0/24"), "127.0.0.1",
      dict(zone="pool.example.com", count=3), False,
      dict(succeeded=3)),
+    ("a-and-aaaa-in-one-run", dual_pool("198.18.0.0/24", "2001:db8:100::/64"), "127.0.0.1",
+     dict(zone="pool.example.com", count=5, qtype=["A", "AAAA"],
+          expect_prefix=["198.18.0.0/24", "2001:db8:100::/64"]), False,
+     dict(queries=10, succeeded=10, rcodes={"NOERROR": 10})),
+    ("a-and-aaaa-from-a-v4-only-pool", pool_answer("198.18.0.0/24"), "127.0.0.1",
+     dict(zone="pool.example.com", count=5, qtype=["A", "AAAA"], expect_prefix=["198.18.0.0/24"]), True,
+     dict(queries=10, succeeded=5)),
     ("aaaa-asked-a-only-answered", pool_answer("198.18.0.0/24"), "127.0.0.1",
      dict(names=["a.example.com"], qtype="AAAA", min_answers=1), True,
      dict(succeeded=0, rcodes={"NOERROR": 1})),
@@ -165,7 +172,7 @@ def test_random_labels_are_distinct_and_under_the_zone(server):
     (dict(names=["a"], zone="b"), "mutually exclusive"),
     (dict(names=["a"], port=0), "port must be"),
     (dict(names=["a"], expect_prefix=["not-a-prefix"]), "expect_prefix"),
-    (dict(names=["a"], qtype="MX"), "value of qtype must be one of"),
+    (dict(names=["a"], qtype="MX"), "value of qtype must be one or more of"),
     (dict(names=["."]), "non-empty name"),
     (dict(zone="x", count=0), "at least 1"),
 ])

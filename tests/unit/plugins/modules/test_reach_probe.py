@@ -83,6 +83,22 @@ CASES = [
     ("single-address-prefix", lambda e, c: dict(prefix="127.0.6.1/32", count=5, ports=[e.port],
                                                 protocols=["udp"]),
      False, dict(total=1, successes=1)),
+    # a health gate in one run: IPv4 plain over TCP and UDP, IPv6, and TLS; the sets' own
+    # options over the module's (host, expect_pop, expect_local come from the module)
+    ("probe-sets-in-one-run", lambda e, c: dict(
+        host="www.example.com", expect_pop="lab1", expect_local=True, protocols=["udp"],
+        probes=[{"prefix": "127.0.8.0/24", "count": 3, "ports": [e.port], "protocols": ["tcp", "udp"]},
+                {"addresses": ["::1"], "ports": [e.p6]},
+                {"addresses": ["127.0.0.1"], "ports": [e.tport], "tls": True, "protocols": ["tcp"]}]),
+     False, dict(total=8, successes=8, pops=["lab1"])),
+    ("probe-set-prefixes", lambda e, c: dict(
+        expect_local=True, probes=[{"prefixes": ["127.0.9.0/24", "127.0.10.0/30"], "count": 2, "ports": [e.port],
+                                    "protocols": ["udp"]}]),
+     False, dict(total=4, successes=4)),
+    ("probe-set-failing-counts", lambda e, c: dict(
+        probes=[{"addresses": ["127.0.0.1"], "ports": [e.port]},
+                {"addresses": ["127.0.0.1"], "ports": [e.port], "tls": True}], timeout=1),
+     True, dict(total=2, successes=1)),
 ]
 
 
@@ -125,6 +141,13 @@ def test_tls_response_carries_sni_and_host(edge, cert):
     (dict(addresses=["127.0.0.1"], ports=[70000]), "ports must be"),
     (dict(addresses=["127.0.0.1"], protocols=["sctp"]), "value of protocols must be one or more of"),
     (dict(addresses=["127.0.0.1"], host="a\r\nX: y"), "line breaks"),
+    (dict(probes=[]), "probes must not be empty"),
+    (dict(probes=[{"ports": [80]}]), "probes[0]: needs prefix or addresses"),
+    (dict(probes=[{"prefix": "127.0.0.0/24"}, {"prefix": "nope"}]), "probes[1]: bad prefix"),
+    (dict(probes=[{"addresses": ["127.0.0.1"], "ports": [0]}]), "probes[0]: ports must be"),
+    (dict(probes=[{"addresses": ["127.0.0.1"], "colour": "red"}]), "colour"),
+    (dict(probes=[{"prefix": "127.0.0.0/24", "prefixes": ["127.0.1.0/24"]}]), "probes[0]: prefix, prefixes and"),
+    (dict(probes=[{"prefixes": ["127.0.0.0/24", "bad"]}]), "probes[0].prefixes[1]: bad prefix"),
 ])
 def test_bad_arguments_fail_cleanly(args, needle):
     result = run(args)
