@@ -180,6 +180,22 @@ def test_bad_server_cookie_gets_badcookie_over_udp_and_an_answer_over_tcp():
     assert tcp.rcode() == dns.rcode.NOERROR and tcp.answer
 
 
+def test_bad_server_cookie_is_judged_once(monkeypatch):
+    """The fast path hands a BADCOOKIE to the slow path; the verdict goes with the query,
+    so the cookie is hashed once (check) plus once for the fresh cookie (make), not twice each."""
+    full = valid_cookie()
+    bad = full[:-1] + bytes((full[-1] ^ 0xFF,))
+    jar = edns.SETTINGS.cookies
+    calls = []
+    for name in ("check", "make"):
+        real = getattr(jar, name)
+        monkeypatch.setattr(jar, name, lambda *a, _real=real, _name=name: calls.append(_name) or _real(*a))
+    resp = handler.handle(STATE, mkq("y.example.com", options=[cookie_opt(bad)]), PEER, LOCAL,
+                          statsmod.Stats(), 1232)
+    assert dns.message.from_wire(resp).rcode() == dns.rcode.BADCOOKIE
+    assert calls == ["check", "make"]
+
+
 @pytest.mark.parametrize("bad", [
     dns.edns.GenericOption(edns.OPT_COOKIE, b"\x01" * 7),
     dns.edns.GenericOption(edns.OPT_COOKIE, b"\x01" * 12),

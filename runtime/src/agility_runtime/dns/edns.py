@@ -106,20 +106,25 @@ def client_packed(peer):
 def check_cookie(q):
     """Set ``q.server_cookie`` and ``q.cookie_valid``; True when the query should get
     BADCOOKIE instead of an answer (a server cookie that is not ours, over UDP)."""
-    jar = SETTINGS.cookies
     cookie = q.cookie
+    verdict = q.cookie_verdict
+    if verdict is None or verdict[0] != cookie:
+        verdict = q.cookie_verdict = (cookie,) + _judge_cookie(cookie, q.peer)
+    q.server_cookie, q.cookie_valid = verdict[1], verdict[2]
+    # a server cookie that is not ours: BADCOOKIE over UDP; over TCP the source is proven
+    return len(cookie) > 8 and not q.cookie_valid and not q.tcp
+
+
+def _judge_cookie(cookie, peer):
+    """(server cookie to send back, whether the client's server cookie is valid)."""
+    jar = SETTINGS.cookies
     client = cookie[:8]
-    ip = client_packed(q.peer) if q.peer is not None else b"\x00\x00\x00\x00"
+    ip = client_packed(peer) if peer is not None else b"\x00\x00\x00\x00"
     if len(cookie) > 8:
         good = jar.check(client, cookie[8:], ip)
         if good is not None:
-            q.server_cookie = good
-            q.cookie_valid = True
-            return False
-        q.server_cookie = jar.make(client, ip)
-        return not q.tcp  # over TCP the source address is proven: just answer
-    q.server_cookie = jar.make(client, ip)
-    return False
+            return good, True
+    return jar.make(client, ip), False
 
 
 def response_options(q, scope=0):

@@ -23,13 +23,17 @@ DROPPED = "DROPPED"
 
 class Query:
     __slots__ = ("data", "peer", "local", "tcp", "cookie", "ecs", "nsid", "server_cookie",
-                 "cookie_valid", "outcome")
+                 "cookie_valid", "outcome", "cookie_verdict")
 
     def __init__(self, data, peer, local, tcp=False):
         self.data = data
         self.peer = peer
         self.local = local
         self.tcp = tcp
+        # (cookie option data, server cookie to send, valid) of edns.check_cookie, kept across
+        # passes: a bad server cookie leaves the fast path for the slow one, which would
+        # otherwise hash it again (SipHash in Python, tens of microseconds)
+        self.cookie_verdict = None
         self.reset()
 
     def reset(self):
