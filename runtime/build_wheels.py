@@ -4,7 +4,9 @@
 
 Hosts have no internet and no clang, so the controller compiles the BPF
 object into the package, builds the agility-runtime wheel and collects the
-wheels of its dependencies into OUTDIR/<source hash>/.  The directory name
+wheels of its dependencies into OUTDIR/<source hash>/. It builds from a copy
+of this directory, so it needs no installed agility_runtime and writes nothing
+into the collection (which may be an installed one).  The directory name
 is a hash of the sources: an unchanged tree is not rebuilt, so a second
 deploy copies identical files and changes nothing.  Prints one JSON line:
 {"dir": ..., "built": true|false, "wheels": [...]}.
@@ -35,6 +37,13 @@ def source_hash():
     return digest.hexdigest()[:16]
 
 
+# Compile the BPF object with the copy's own build module, whatever agility_runtime the
+# controller's Python may have installed (none, from an installed collection).
+BUILD_BPF = ("import sys; sys.path.insert(0, sys.argv[1]); "
+             "from agility_runtime.sklookup import build; sys.exit(build.main(sys.argv[2:]))")
+COPY_IGNORE = shutil.ignore_patterns("__pycache__", "*.egg-info", "build", "dist", "*.o", "*.pyc", ".*")
+
+
 def main():
     if len(sys.argv) != 2:
         sys.exit("usage: build_wheels.py OUTDIR")
@@ -43,17 +52,25 @@ def main():
     if os.path.isfile(os.path.join(target, ".complete")):
         print(json.dumps({"dir": target, "built": False, "wheels": _wheels(target)}))
         return
-    subprocess.check_call([sys.executable, "-m", "agility_runtime.sklookup.build"], stdout=sys.stderr)
     os.makedirs(outdir, exist_ok=True)
     tmp = tempfile.mkdtemp(dir=outdir, prefix=".build-")
     try:
+        # Build from a copy: the build writes the BPF object and setuptools' files into its
+        # tree, and the collection (perhaps an installed one) must stay as it is. The copy
+        # follows the policy.py symlink, so the wheel carries the file itself.
+        tree = os.path.join(tmp, "runtime")
+        shutil.copytree(HERE, tree, ignore=COPY_IGNORE)
+        src = os.path.join(tree, "src")
+        obj = os.path.join(src, "agility_runtime", "sklookup", "bpf", "dispatcher.bpf.o")
+        subprocess.check_call([sys.executable, "-c", BUILD_BPF, src, "--output", obj], stdout=sys.stderr)
+        wheels = os.path.join(tmp, "wheels")
         env = dict(os.environ, SOURCE_DATE_EPOCH="1700000000")
         subprocess.check_call([sys.executable, "-m", "pip", "wheel", "-q", "--disable-pip-version-check",
-                               "-c", CONSTRAINTS, "-w", tmp, HERE], stdout=sys.stderr, env=env)
-        open(os.path.join(tmp, ".complete"), "w").close()
+                               "-c", CONSTRAINTS, "-w", wheels, tree], stdout=sys.stderr, env=env, cwd=tmp)
+        open(os.path.join(wheels, ".complete"), "w").close()
         if os.path.isdir(target):
             shutil.rmtree(target)
-        os.replace(tmp, target)
+        os.replace(wheels, target)
     finally:
         if os.path.isdir(tmp):
             shutil.rmtree(tmp)

@@ -138,3 +138,24 @@ def test_render_policies_from_installed_copy(installed, tmp_path):
     assert [p.name for p in rendered] == ["pop1.json", "pop2.json", "pop3.json"]
     doc = json.loads(rendered[0].read_text())
     assert doc["pop"]["name"] == "pop1" and len(doc["policies"]) == 4
+
+
+def test_runtime_wheels_build_from_installed_copy(installed, tmp_path):
+    """Issue 14, finding 2: the runtime role's controller build worked only from a checkout where
+    `pip install -e runtime` had run, and wrote into the collection. Now it builds from a copy."""
+    import yaml
+    (tmp_path / "hosts.yml").write_text(yaml.safe_dump({"all": {"hosts": {"pop1": {
+        "ansible_connection": "local", "ansible_python_interpreter": sys.executable}}}}))
+    (tmp_path / "play.yml").write_text(yaml.safe_dump([{
+        "name": "Runtime role, controller side", "hosts": "pop1", "gather_facts": False,
+        "roles": ["agility.addressing.addressing_runtime"]}]))
+    before = _tree(installed["home"])
+    rc, out = _run([os.path.join(BIN, "ansible-playbook"), "-i", "hosts.yml", "play.yml", "--tags", "preflight"],
+                   cwd=str(tmp_path), env=installed["env"], timeout=300)
+    assert rc == 0, out
+    assert _tree(installed["home"]) == before  # nothing written into the installed collection
+    built = list((tmp_path / "addressing-output" / "wheels").glob("*/agility_runtime-*.whl"))
+    assert len(built) == 1, out
+    with __import__("zipfile").ZipFile(str(built[0])) as wheel:
+        names = wheel.namelist()
+    assert "agility_runtime/sklookup/bpf/dispatcher.bpf.o" in names and "agility_runtime/policy.py" in names
