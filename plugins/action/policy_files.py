@@ -14,11 +14,10 @@ __metaclass__ = type
 
 import os
 
-from ansible.errors import AnsibleError
 from ansible.plugins.action import ActionBase
 
 from ansible_collections.agility.addressing.plugins.plugin_utils.fleet_policies import (
-    INPUTS, HoldsTemplate, changes, check_host_name, host_inputs, path_of, plain, render, write_all,
+    INPUTS, changes, check_host_name, host_inputs, host_variables, path_of, render, write_all,
 )
 
 ARGUMENT_SPEC = {
@@ -26,8 +25,8 @@ ARGUMENT_SPEC = {
     "hosts": {"type": "list", "elements": "str"},
     "mode": {"type": "str", "default": "0640"},
 }
-# what host_inputs reads, besides INPUTS
-EXTRA_VARIABLES = ("addressing_pop_name",)
+# what host_inputs reads
+NAMES = [name for _arg, name in INPUTS] + ["addressing_pop_name"]
 # errors printed in full before "... and N more"
 MAX_ERRORS = 20
 
@@ -53,10 +52,9 @@ class ActionModule(ActionBase):
 
         errors = [e for e in (check_host_name(h) for h in hosts) if e]
         inputs = {}
-        memo = {}
-        self._keepalive = []
+        memo, keepalive = {}, []
         for host in hosts if not errors else []:
-            variables = self._variables(task_vars, host, memo)
+            variables = host_variables(task_vars["hostvars"], host, NAMES, memo, keepalive)
             if isinstance(variables, str):
                 errors.append(variables)
             else:
@@ -88,30 +86,3 @@ class ActionModule(ActionBase):
             except (IOError, OSError) as exc:
                 return dict(result, failed=True, msg="cannot write in %s: %s" % (dest, exc))
         return result
-
-    def _variables(self, task_vars, host, memo):
-        """The host's addressing inputs as plain data; or the error text for that host.
-
-        Read raw (one get_vars per host) and templated only where a value holds a template:
-        templating 1,000 hosts' copies of the same group_vars costs seconds per hundred hosts.
-        """
-        hostvars = task_vars["hostvars"]
-        if host not in hostvars:
-            return "host %s: not in the inventory" % host
-        raw = hostvars.raw_get(host)
-        out = {}
-        for name in [n for _arg, n in INPUTS] + list(EXTRA_VARIABLES):
-            if name not in raw:
-                continue
-            value = raw[name]
-            self._keepalive.append(value)  # memo is keyed by id(): keep the objects alive
-            try:
-                try:
-                    out[name] = plain(value, memo)
-                except HoldsTemplate:
-                    out[name] = plain(hostvars[host][name], {})
-            except AnsibleError as exc:
-                return "host %s: %s cannot be templated: %s" % (host, name, exc)
-            except (TypeError, HoldsTemplate) as exc:
-                return "host %s: %s: %s" % (host, name, exc or "still a template after templating")
-        return out
