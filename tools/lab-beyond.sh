@@ -4,6 +4,7 @@
 #   tools/lab-beyond.sh            # boots a fresh 2-PoP lab, deploys it, runs all three
 #   LAB_REUSE=1 tools/lab-beyond.sh   # keep a lab that site.yml already deployed
 #   BEYOND_PARTS="leak bisect" ...     # some of: leak bisect load (default all three)
+#   BEYOND_SERIAL='["100%"]' ...       # batches of the mitigation's migration (default: migrate_pool's)
 # Leaves the lab up; extensions/molecule/lab/labctl down tears it down. Writes .cache/beyond/.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -19,6 +20,8 @@ export PATH=$root/.venv/bin:$PATH
 export ANSIBLE_COLLECTIONS_PATH=$root/.cache/collections
 inv=(-i inventories/lab -i .cache/lab/inventory.yml)
 play() { ansible-playbook "${inv[@]}" -l pop1,pop2 "$@"; }
+serial=()
+[ -z "${BEYOND_SERIAL:-}" ] || serial=(-e "{\"addressing_serial\": $BEYOND_SERIAL}")
 # the verdicts of the leak playbooks, one line each (results are logged as JSON, without the
 # colours Molecule forces on its children)
 export ANSIBLE_CALLBACK_RESULT_FORMAT=json ANSIBLE_NOCOLOR=1 ANSIBLE_FORCE_COLOR=0
@@ -67,7 +70,7 @@ if want leak; then
 
     say "Detect and mitigate (route_leak_mitigate.yml: keep the policy, move it to pool standby)"
     echo mitigating > $state/stage
-    play playbooks/route_leak_mitigate.yml -e addressing_leak_policy=leak-watch \
+    play playbooks/route_leak_mitigate.yml "${serial[@]}" -e addressing_leak_policy=leak-watch \
         -e addressing_gate_zone=example.org. -e addressing_ttl_margin=2 > $state/leak-mitigate.log
     verdicts $state/leak-mitigate.log | tee $state/leak-mitigate.txt
     echo mitigated > $state/stage
