@@ -5,6 +5,7 @@
 #   LAB_REUSE=1 tools/lab-beyond.sh   # keep a lab that site.yml already deployed
 #   BEYOND_PARTS="leak bisect" ...     # some of: leak bisect load (default all three)
 #   BEYOND_SERIAL='["100%"]' ...       # batches of the mitigation's migration (default: migrate_pool's)
+#   BEYOND_BISECTIONS="service address" # some of: service service6 address (default all three)
 # Leaves the lab up; extensions/molecule/lab/labctl down tears it down. Writes .cache/beyond/.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -15,6 +16,8 @@ say() { printf '\n\033[1m==> %s\033[0m (%s)\n' "$*" "$(date +%T)"; }
 
 parts=" ${BEYOND_PARTS:-leak bisect load} "
 want() { [[ $parts == *" $1 "* ]]; }
+bisections=" ${BEYOND_BISECTIONS:-service service6 address} "
+bisection() { [[ $bisections == *" $1 "* ]]; }
 [ -n "${LAB_REUSE:-}" ] || tests/run setup >/dev/null
 export PATH=$root/.venv/bin:$PATH
 export ANSIBLE_COLLECTIONS_PATH=$root/.cache/collections
@@ -92,26 +95,32 @@ if want bisect; then
             "$state/$report.json" | tee "$state/$report.txt"
     }
 
-    say "DoS bisection: an attacker floods svc37.example.edu (64 services on 198.18.48.100)"
-    $labctl exec "$root/.venv/bin/python" "$root/tools/lab_attacker.py" --dns 198.18.0.11 --name svc37.example.edu \
-        --rate 50 --duration 600 > $state/attacker-service.json &
-    sleep 5
-    bisect bisect-service
-    stop_bg
+    if bisection service; then
+        say "DoS bisection: an attacker floods svc37.example.edu (64 services on 198.18.48.100)"
+        $labctl exec "$root/.venv/bin/python" "$root/tools/lab_attacker.py" --dns 198.18.0.11 --name svc37.example.edu \
+            --rate 50 --duration 600 > $state/attacker-service.json &
+        sleep 5
+        bisect bisect-service
+        stop_bg
+    fi
 
-    say "DoS bisection over IPv6: an attacker floods svc21.example.edu's AAAA address (2001:db8:300::64)"
-    $labctl exec "$root/.venv/bin/python" "$root/tools/lab_attacker.py" --dns 198.18.0.11 --name svc21.example.edu \
-        --qtype AAAA --rate 50 --duration 600 > $state/attacker-service6.json &
-    sleep 5
-    bisect bisect-service6 -e addressing_bisect_attacked=2001:db8:300::64
-    stop_bg
+    if bisection service6; then
+        say "DoS bisection over IPv6: an attacker floods svc21.example.edu's AAAA address (2001:db8:300::64)"
+        $labctl exec "$root/.venv/bin/python" "$root/tools/lab_attacker.py" --dns 198.18.0.11 --name svc21.example.edu \
+            --qtype AAAA --rate 50 --duration 600 > $state/attacker-service6.json &
+        sleep 5
+        bisect bisect-service6 -e addressing_bisect_attacked=2001:db8:300::64
+        stop_bg
+    fi
 
-    say "DoS bisection: an attacker floods the address 198.18.48.100 itself"
-    $labctl exec "$root/.venv/bin/python" "$root/tools/lab_attacker.py" --address 198.18.48.100 \
-        --rate 50 --duration 600 > $state/attacker-address.json &
-    sleep 5
-    bisect bisect-address
-    stop_bg
+    if bisection address; then
+        say "DoS bisection: an attacker floods the address 198.18.48.100 itself"
+        $labctl exec "$root/.venv/bin/python" "$root/tools/lab_attacker.py" --address 198.18.48.100 \
+            --rate 50 --duration 600 > $state/attacker-address.json &
+        sleep 5
+        bisect bisect-address
+        stop_bg
+    fi
 fi
 
 if want load; then
