@@ -64,8 +64,6 @@ def _plain(value, memo):
         if value.__class__ is str and ("{{" in value or "{%" in value or "{#" in value):
             raise HoldsTemplate()
         return value
-    if isinstance(value, bool):
-        return bool(value)
     if isinstance(value, str):
         return _plain(str.__str__(value), memo)
     if isinstance(value, int):

@@ -15,7 +15,7 @@ __metaclass__ = type
 from ansible_collections.agility.addressing.plugins.module_utils.policy import (
     PolicyError, bindings_for, document_prefixes,
 )
-from ansible_collections.agility.addressing.plugins.module_utils.pop_policy import build_pop_policy, describe
+from ansible_collections.agility.addressing.plugins.module_utils.pop_policy import _close, build_pop_policy, describe
 
 DEFAULT_SERIAL = [1, "25%", "100%"]
 # assumed seconds per step when none are given: one apply (routes, bindings, policy, reload)
@@ -62,14 +62,16 @@ def target_settings(migration, stages, overrides, pools, policies):
     overrides = dict(overrides or {})
     if migration.get("pool") is not None:
         if migration["pool"] not in pools:
-            raise PlanError("no pool %s (pools: %s)" % (migration["pool"], ", ".join(sorted(pools))))
+            raise PlanError("no pool %s (pools: %s)%s" % (
+                migration["pool"], ", ".join(sorted(pools)), _close(migration["pool"], list(pools))))
         if migration.get("stage") is None:
             raise PlanError("say the stage to move pool %s to" % migration["pool"])
         stages[migration["pool"]] = migration["stage"]
     elif migration.get("policy") is not None:
         names = [p.get("name") for p in policies or [] if isinstance(p, dict)]
         if migration["policy"] not in names:
-            raise PlanError("no policy %s (policies: %s)" % (migration["policy"], ", ".join(names)))
+            raise PlanError("no policy %s (policies: %s)%s" % (
+                migration["policy"], ", ".join(names), _close(migration["policy"], names)))
         if migration.get("to_pool") not in pools:
             raise PlanError("no pool %s to move policy %s to" % (migration.get("to_pool"), migration["policy"]))
         overrides[migration["policy"]] = migration["to_pool"]

@@ -52,6 +52,7 @@ def test_plan_names_every_pop_that_would_be_refused(tmp_path):
 def test_plan_refuses_an_unknown_pool_and_a_bad_serial(tmp_path):
     rc, out, dummy = _plan(tmp_path, "-e", "addressing_migrate_pool=anycats", "-e", "addressing_migrate_stage=narrow")
     assert rc != 0 and "cannot plan the migration: no pool anycats (pools: anycast, dedicated, standby)" in out, out
+    assert "(did you mean anycast?)" in out, out
     rc, out, dummy = _plan(tmp_path, "-e", "addressing_migrate_pool=anycast", "-e", "addressing_migrate_stage=narrow",
                            "-e", '{"addressing_serial": ["half"]}')
     assert rc != 0 and "'half' is neither a whole number nor a percentage" in out, out
