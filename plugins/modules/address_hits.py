@@ -53,9 +53,12 @@ options:
     elements: str
     default: []
   timeout:
-    description: Seconds to wait for the loader and the metrics URL.
+    description:
+      - Seconds to wait for the loader and the metrics URL.
+      - The loader is a Python program; on a small, busy host its start alone can take several
+        seconds (over 10 s was seen in the emulated lab while it took leak traffic).
     type: int
-    default: 10
+    default: 30
 notes:
   - A hit is one socket lookup the dispatcher steered to a socket (a TCP SYN, a UDP datagram
     without an established socket), counted per destination address since the loader was loaded.
@@ -194,7 +197,7 @@ def main():
             netns=dict(type="path"),
             dns_metrics_url=dict(type="str"),
             prefixes=dict(type="list", elements="str", default=[]),
-            timeout=dict(type="int", default=10),
+            timeout=dict(type="int", default=30),
         ),
         supports_check_mode=True,
     )

@@ -38,6 +38,13 @@ install -m 755 "$here/guest/lab-net" "$root/usr/local/sbin/lab-net"
 install -m 644 "$here/guest/lab-net.service" "$root/etc/systemd/system/lab-net.service"
 ln -sf /etc/systemd/system/lab-net.service "$root/etc/systemd/system/multi-user.target.wants/lab-net.service"
 
+# Bytecode cache for the modules Ansible ships in zips (guest/lab_bytecode_cache.py says why).
+pythons=("$root"/usr/lib/python3.[0-9]*)   # bookworm has one: python3.11
+pydir=$(basename "${pythons[-1]}")
+install -d "$root/usr/local/lib/$pydir/dist-packages"
+install -m 644 "$here/guest/lab_bytecode_cache.py" "$root/usr/local/lib/$pydir/dist-packages/"
+echo "import lab_bytecode_cache" >"$root/usr/local/lib/$pydir/dist-packages/lab_bytecode_cache.pth"
+
 # Nothing periodic or waiting on a network that does not exist.
 for u in apt-daily.timer apt-daily-upgrade.timer apt-daily.service apt-daily-upgrade.service \
          e2scrub_all.timer e2scrub_all.service e2scrub_reap.service fstrim.timer fstrim.service \
