@@ -56,6 +56,9 @@ def write_inventory(n):
         "    ansible_python_interpreter: /usr/bin/python3",
         "    lab_netns: %s" % _q(NS),
         "    lab_cache_dir: %s" % _q(CACHE),
+        # the controller's outputs (wheel cache, lab certificate, reports) for every lab run and
+        # scenario: not beside inventories/lab, a directory inventory that Ansible parses whole
+        "    addressing_output_dir: %s" % _q(os.path.join(CACHE, "addressing-output")),
         "    lab_client_ipv4: %s" % _q(GW4),
         "    lab_client_ipv6: %s" % _q(GW6),
         "    lab_link_ipv4: %s" % _q(str(LINK4)),
