@@ -11,9 +11,13 @@ Prints, all measured in this one run:
      bindings, hit and miss; and the connection rate with 100,000 bindings.
   3. One TCP + one UDP socket serving a /20 on 13 ports (26 bindings) vs. the naive
      4,096 x 13 x 2 = 106,496 bound sockets: setup time and kernel memory.
+  4. One change (bind a new key, relabel it, unbind it) with 100,000 bindings in the map: through
+     the library, through the CLI (and the CLI's start-up alone), and the old whole-set path
+     (read every binding, plan, replace) as the reference.
 
 Each namespace is private and torn down; the state lives on a bpffs mounted for the run.
 Usage: sudo .venv/bin/python benchmarks/sklookup_bench.py [--seconds 1] [--rounds 5] [--skip-naive]
+       [--sections 1,2,3,4]
 """
 import argparse
 import ipaddress
@@ -228,6 +232,61 @@ def section_cli(bpffs, orig, rng):
     os.close(fd)
 
 
+def _median_ms(fn, samples):
+    times = []
+    for i in range(samples):
+        t0 = time.perf_counter()
+        fn(i)
+        times.append((time.perf_counter() - t0) * 1000)
+    return statistics.median(times)
+
+
+def section_changes(args, bpffs, orig, rng):
+    n = args.max_bindings
+    print("== 4. One change with %d bindings in the map (median ms) ==" % n)
+    ns.setns(orig)
+    fd = new_netns()
+    state.load(object_path(), bpffs)
+
+    def key(i):  # outside the filled range
+        return ("tcp", ipaddress.ip_network("203.0.113.%d/32" % i), 9000)
+    with Dispatcher(bpffs, write=True) as d:
+        secs = fill_bindings(d, n, rng)
+        print("  map filled with %d bindings in %.1fs" % (n, secs))
+        t0 = time.perf_counter()
+        d.bind(Binding(*key(250), label="first"))
+        print("  first bind, which builds the binding-id bitmap from the bindings: %.0f ms"
+              % ((time.perf_counter() - t0) * 1000))
+        d.unbind(*key(250))
+        lib = [_median_ms(lambda i: d.bind(Binding(*key(i), label="chg")), 9),
+               _median_ms(lambda i: d.bind(Binding(*key(i), label="chg2")), 9),
+               _median_ms(lambda i: d.unbind(*key(i)), 9)]
+
+        def whole_set(i, label):
+            current = {c.key: c for c in d.bindings()}
+            if label is None:
+                current.pop(Binding(*key(100 + i), label="x").key)
+            else:
+                current[Binding(*key(100 + i), label=label).key] = Binding(*key(100 + i), label=label)
+            d.replace(list(current.values()))
+        ref = [_median_ms(lambda i: whole_set(i, "old"), 3), _median_ms(lambda i: whole_set(i, "old2"), 3),
+               _median_ms(lambda i: whole_set(i, None), 3)]
+    cli = [sys.executable, "-m", "agility_runtime.sklookup", "--bpffs", bpffs]
+
+    def run(argv):
+        subprocess.run(argv, check=True, stdout=subprocess.DEVNULL)
+    start = _median_ms(lambda i: run(cli + ["--version"]), 5)
+    proc = [_median_ms(lambda i: run(cli + ["bind", "cli", "tcp", "203.0.113.%d/32" % (200 + i), "9000"]), 5),
+            _median_ms(lambda i: run(cli + ["bind", "cli2", "tcp", "203.0.113.%d/32" % (200 + i), "9000"]), 5),
+            _median_ms(lambda i: run(cli + ["unbind", "tcp", "203.0.113.%d/32" % (200 + i), "9000"]), 5)]
+    for what, a, b, c in zip(("bind (new key)", "relabel", "unbind"), lib, proc, ref):
+        print("  %-15s library %8.2f   CLI %8.1f (start-up %.1f)   whole-set reference %8.1f   ratio %.0fx"
+              % (what, a, b, start, c, c / a))
+    state.unload(bpffs)
+    ns.setns(orig)
+    os.close(fd)
+
+
 def section_naive(args, bpffs, orig):
     print("== 3. A /20 on 13 ports, TCP+UDP: 2 sockets + 26 bindings vs. 106,496 sockets ==")
     ns.setns(orig)
@@ -319,7 +378,9 @@ def main():
     ap.add_argument("--max-bindings", type=int, default=100000)
     ap.add_argument("--skip-naive", action="store_true")
     ap.add_argument("--seed", type=int, default=4)
+    ap.add_argument("--sections", default="1,2,3,4", help="which sections to run (2 needs 1)")
     args = ap.parse_args()
+    sections = set(args.sections.split(","))
     if os.geteuid() != 0:
         print("needs root", file=sys.stderr)
         return 1
@@ -330,17 +391,22 @@ def main():
     t0 = time.time()
     try:
         print("kernel %s, %d CPUs, python %s" % (os.uname().release, os.cpu_count(), sys.version.split()[0]))
-        plain_ns, disp_ns, paths, web, plain, pass_l = section_rates(args, bpffs, orig, rng)
-        section_lookup(args, bpffs, disp_ns, web, rng)
-        ns.setns(disp_ns)
-        state.unload(bpffs)
-        for s in (web, plain, pass_l):
-            s.close()
-        ns.setns(orig)
-        os.close(plain_ns)
-        os.close(disp_ns)
-        section_cli(bpffs, orig, rng)
-        section_naive(args, bpffs, orig)
+        if "1" in sections:
+            plain_ns, disp_ns, paths, web, plain, pass_l = section_rates(args, bpffs, orig, rng)
+            if "2" in sections:
+                section_lookup(args, bpffs, disp_ns, web, rng)
+            ns.setns(disp_ns)
+            state.unload(bpffs)
+            for s in (web, plain, pass_l):
+                s.close()
+            ns.setns(orig)
+            os.close(plain_ns)
+            os.close(disp_ns)
+        if "3" in sections:
+            section_cli(bpffs, orig, rng)
+            section_naive(args, bpffs, orig)
+        if "4" in sections:
+            section_changes(args, bpffs, orig, rng)
     finally:
         ns.setns(orig)
         subprocess.run(["umount", bpffs], check=False)

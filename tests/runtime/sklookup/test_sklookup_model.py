@@ -26,6 +26,7 @@ from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule, run_state_machine_as_test
 
+from agility_runtime.sklookup import libbpf, maps
 from agility_runtime.sklookup.dispatcher import Dispatcher
 
 from . import inproc
@@ -271,6 +272,21 @@ class Lookup(RuleBasedStateMachine):
         return "fallback"
 
     # ---- the check ----------------------------------------------------------
+    @staticmethod
+    def _marked_ids(d):
+        """Binding ids marked in use in the writers' bitmap, or None before a writer made it."""
+        try:
+            fd = libbpf.obj_get(d.paths.pin(maps.BIND_IDS_MAP), readonly=True)
+        except OSError as e:
+            if e.errno == errno.ENOENT:
+                return None
+            raise
+        try:
+            bits = libbpf.map_lookup(fd, maps.U32.pack(0), maps.BIND_IDS_SIZE)
+        finally:
+            os.close(fd)
+        return {(j << 3) + k for j, byte in enumerate(bits) if byte for k in range(8) if byte >> k & 1}
+
     @invariant()
     def maps_equal_model(self):
         with Dispatcher(self.bpffs, readonly=True) as d:
@@ -280,6 +296,8 @@ class Lookup(RuleBasedStateMachine):
         assert got == self.model.bindings
         ids = [c["id"] for _b, c in bindings]
         assert len(set(ids)) == len(ids), "two bindings share a counter slot: %s" % bindings
+        marked = self._marked_ids(d)
+        assert marked is None or marked == set(ids), "the binding-id bitmap differs from the bindings"
         counts = {(b.protocol, str(b.prefix), b.port): c["lookups"] for b, c in bindings}
         assert counts == self.model.lookups
         got_dests = {(x["label"], x["domain"], x["protocol"]): x["bindings"] for x in dests}

@@ -21,12 +21,18 @@ class Dispatcher(object):
         self.paths = Paths(root)
         self.pinned = Pinned(self.paths, readonly=readonly and not write)
         self._lock = None
+        self._ids_fd = None   # the binding-id bitmap map (writers only), and its working copy:
+        self._ids = None
+        self._id_cursor = 0
         if write:
             self._lock = flocked(self.paths.dir)
             self._lock.__enter__()
         self.ncpus = libbpf.num_cpus()
 
     def close(self):
+        if self._ids_fd is not None:
+            os.close(self._ids_fd)
+            self._ids_fd = None
         if self._lock is not None:
             self._lock.__exit__(None, None, None)
             self._lock = None
@@ -200,17 +206,19 @@ class Dispatcher(object):
         val = maps.unpack_bind_val(raw)
         return val if val[2] == b.bits else None
 
-    def _put(self, b, used_binding_ids):
-        """Insert or relabel one binding (one atomic map update)."""
+    def _put(self, b, binding_id=None):
+        """Insert or relabel one binding (one atomic map update).
+
+        A new key takes ``binding_id`` if the caller reserved one, else reserves its own.
+        """
         proto = maps.PROTOCOLS[b.protocol]
         domain = self._domain_of(b)
         old = self._lookup_binding(b)
         dest_id = self._dest_adjust(b.label, domain, proto, +1)
         if old is not None:
             binding_id = old[1]
-        else:
-            binding_id = self._alloc_id(used_binding_ids, maps.MAX_BINDINGS, "ag_bind_metrics")
-            used_binding_ids.add(binding_id)
+        elif binding_id is None:
+            binding_id = self._reserve_ids(1)[0]
         libbpf.map_update(self._fd("ag_bindings"), maps.pack_bind_key(proto, b.port, b.prefix),
                           maps.pack_bind_val(dest_id, binding_id, b.bits))
         if old is not None:
@@ -225,15 +233,88 @@ class Dispatcher(object):
         return None
 
     def _delete(self, b):
+        """Remove one binding; return the binding id it freed (the caller releases it), or None."""
         proto = maps.PROTOCOLS[b.protocol]
         old = self._lookup_binding(b)
         if old is None:
-            return False
+            return None
         libbpf.map_delete(self._fd("ag_bindings"), maps.pack_bind_key(proto, b.port, b.prefix))
         label = self.dest_names_by_id(old[0])
         if label is not None:
             self._dest_adjust(label, self._domain_of(b), proto, -1)
-        return True
+        return old[1]
+
+    # ---- binding ids -------------------------------------------------------
+    # A new binding needs a free counter slot (its binding id). Finding one by reading every
+    # binding costs ~1 s at 100k bindings, so the writers keep a bitmap of the ids in use, the one
+    # value of an array map pinned beside the others (ag_bind_ids); the program never reads it.
+    # The first writer that needs it builds it from the bindings. A bit is set and written before
+    # a binding takes its id and cleared only after the binding is gone: a crash in between leaves
+    # an unused id marked, never a used one free. replace() reads every binding anyway and
+    # rewrites the bitmap from them, so a load-bindings also repairs it.
+    def _ids_map(self, used=None):
+        if self._ids_fd is not None:
+            return self._ids_fd
+        path = self.paths.pin(maps.BIND_IDS_MAP)
+        try:
+            fd = libbpf.obj_get(path)
+        except OSError as e:
+            if e.errno != errno.ENOENT:
+                raise
+            fd = libbpf.map_create(libbpf.BPF_MAP_TYPE_ARRAY, maps.BIND_IDS_MAP, 4, maps.BIND_IDS_SIZE, 1)
+            try:
+                self._ids_fd = fd
+                self._set_ids(self._used_binding_ids() if used is None else used)
+                libbpf.obj_pin(fd, path)
+            except BaseException:
+                self._ids_fd = None
+                os.close(fd)
+                raise
+            return fd
+        self._ids_fd = fd
+        self._ids = bytearray(libbpf.map_lookup(fd, maps.U32.pack(0), maps.BIND_IDS_SIZE))
+        return fd
+
+    def _set_ids(self, ids):
+        bits = bytearray(maps.BIND_IDS_SIZE)
+        for i in ids:
+            bits[i >> 3] |= 1 << (i & 7)
+        self._ids = bits
+        self._flush_ids()
+
+    def _flush_ids(self):
+        libbpf.map_update(self._ids_fd, maps.U32.pack(0), bytes(self._ids))
+
+    def _reserve_ids(self, n):
+        """Mark n free binding ids used (written before return) and zero their counters."""
+        self._ids_map()
+        bits, limit = self._ids, maps.MAX_BINDINGS
+        out, i, seen = [], self._id_cursor, 0
+        while len(out) < n:
+            if seen >= limit:
+                raise Error("too many bindings: no free slot among %d" % limit)
+            if i & 7 == 0 and bits[i >> 3] == 0xFF and seen + 8 <= limit:
+                i, seen = (i + 8) % limit, seen + 8
+                continue
+            if not bits[i >> 3] & (1 << (i & 7)):
+                bits[i >> 3] |= 1 << (i & 7)
+                out.append(i)
+            i, seen = (i + 1) % limit, seen + 1
+        self._id_cursor = i
+        if out:
+            self._flush_ids()
+        for binding_id in out:
+            self._zero_counters("ag_bind_metrics", binding_id)
+        return out
+
+    def _release_ids(self, ids):
+        ids = [i for i in ids if i is not None]
+        if not ids:
+            return
+        self._ids_map()
+        for i in ids:
+            self._ids[i >> 3] &= ~(1 << (i & 7)) & 0xFF
+        self._flush_ids()
 
     def _used_binding_ids(self):
         return {v[1] for _k, v in self._raw_bindings()}
@@ -259,45 +340,73 @@ class Dispatcher(object):
         check_program(self.pinned, object_path())
         self._check_capacity(desired)
         used = self._used_binding_ids()
-        done = []
+        self._ids_map(used)
+        self._set_ids(used)  # exact again, whatever a crashed writer left
+        by_key = {c.key: c for c in current}
+        new = [b.key for op, b in steps if op == "put" and b.key not in by_key]
+        ids = dict(zip(new, self._reserve_ids(len(new))))
+        done, freed = [], []
         try:
             for op, b in steps:
                 if op == "put":
-                    prev = next((c for c in current if c.key == b.key), None)
-                    self._put(b, used)
-                    done.append(("put", b, prev))
+                    self._put(b, ids.get(b.key))
+                    done.append(("put", b, by_key.get(b.key)))
                 else:
-                    self._delete(b)
+                    freed.append(self._delete(b))
                     done.append(("delete", b, b))
         except OSError as e:
             self._rollback(done)
             raise Error("binding change failed and was rolled back: %s" % e)
+        self._release_ids(freed)
         return steps
 
     def _rollback(self, done):
-        used = self._used_binding_ids()
         for op, b, prev in reversed(done):
             try:
                 if prev is None:
                     self._delete(b)
                 else:
-                    self._put(prev, used)
-            except OSError:
+                    self._put(prev)
+            except (OSError, Error):
                 pass
+        try:
+            self._set_ids(self._used_binding_ids())
+        except OSError:
+            pass
 
+    # One binding: O(changed), not O(all). An exact lookup of its key, the destination map (one
+    # entry per label, domain and protocol: small) and, for a new key, the binding-id bitmap.
+    # At 100k bindings a bind through replace() read the whole set twice and planned over it
+    # (seconds); see docs/benchmarks-sklookup.md.
     def bind(self, b):
-        current = {c.key: c for c in self.bindings()}
-        desired = dict(current)
-        desired[b.key] = b
-        return self.replace(list(desired.values()))
+        """Insert or relabel one binding; return the applied steps ([] if it was already so)."""
+        old = self._lookup_binding(b)
+        old_label = None if old is None else self.dest_names_by_id(old[0])
+        if old_label == b.label:
+            return []
+        check_program(self.pinned, object_path())
+        proto = maps.PROTOCOLS[b.protocol]
+        if self._dest_get(b.label, self._domain_of(b), proto, create=False) is None \
+                and len(self._raw_dests()) >= maps.MAX_DESTINATIONS:
+            raise Error("too many destinations: %d > %d" % (len(self._raw_dests()) + 1, maps.MAX_DESTINATIONS))
+        previous = None if old_label is None else Binding(b.protocol, b.prefix, b.port, old_label)
+        try:
+            self._put(b)
+        except OSError as e:
+            self._rollback([("put", b, previous)])
+            raise Error("binding change failed and was rolled back: %s" % e)
+        return [("put", b)]
 
     def unbind(self, protocol, prefix, port):
-        current = self.bindings()
+        """Remove the binding with this key; return the applied steps ([] if there was none)."""
         probe = Binding(protocol, prefix, port, "x")
-        desired = [c for c in current if c.key != probe.key]
-        if len(desired) == len(current):
+        old = self._lookup_binding(probe)
+        if old is None:
             return []
-        return self.replace(desired)
+        check_program(self.pinned, object_path())
+        label = self.dest_names_by_id(old[0])
+        self._release_ids([self._delete(probe)])
+        return [("delete", Binding(protocol, probe.prefix, port, label if label is not None else "x"))]
 
     # ---- sockets ------------------------------------------------------------
     def socket_unused(self, label, domain, proto):

@@ -12,6 +12,7 @@ BPF_ANY = 0
 BPF_NOEXIST = 1
 BPF_EXIST = 2
 BPF_F_RDONLY = 1 << 3
+BPF_MAP_TYPE_ARRAY = 2      # enum bpf_map_type
 BPF_SK_LOOKUP = 36          # enum bpf_attach_type
 BPF_LINK_TYPE_NETNS = 5     # enum bpf_link_type
 
@@ -82,6 +83,7 @@ def lib():
         "bpf_link_create": (ci, [ci, ci, cu, vp]),
         "bpf_link_update": (ci, [ci, ci, vp]),
         "bpf_obj_pin": (ci, [ci, cs]),
+        "bpf_map_create": (ci, [ci, cs, cu, cu, cu, vp]),
         "bpf_obj_get": (ci, [cs]),
         "bpf_obj_get_opts": (ci, [cs, vp]),
         "bpf_obj_get_info_by_fd": (ci, [ci, vp, ctypes.POINTER(cu)]),
@@ -170,6 +172,12 @@ def link_update(link_fd, prog_fd):
 
 def obj_pin(fd, path):
     _check(lib().bpf_obj_pin(fd, os.fsencode(path)), "pin %s" % path)
+
+
+def map_create(map_type, name, key_size, value_size, max_entries):
+    """A new map (an fd) made from user space, not from the BPF object."""
+    return _check(lib().bpf_map_create(map_type, name.encode(), key_size, value_size, max_entries, None),
+                  "create map %s" % name)
 
 
 def obj_get(path, readonly=False):

@@ -12,6 +12,10 @@ MAX_ADDRESSES = 65536
 MAP_NAMES = ("ag_bindings", "ag_sockets", "ag_dests", "ag_dest_metrics",
              "ag_bind_metrics", "ag_addr_hits")
 PROG_NAME = "agility_dispatch"
+# Which binding ids (counter slots of ag_bind_metrics) are in use: a bitmap, the one value of a
+# one-entry array map that the writers keep and the program never reads (dispatcher.py)
+BIND_IDS_MAP = "ag_bind_ids"
+BIND_IDS_SIZE = MAX_BINDINGS // 8
 PERCPU_MAPS = ("ag_dest_metrics",)
 
 PROTOCOLS = {"tcp": socket.IPPROTO_TCP, "udp": socket.IPPROTO_UDP}
