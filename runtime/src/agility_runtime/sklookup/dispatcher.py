@@ -251,7 +251,8 @@ class Dispatcher(object):
     # The first writer that needs it builds it from the bindings. A bit is set and written before
     # a binding takes its id and cleared only after the binding is gone: a crash in between leaves
     # an unused id marked, never a used one free. replace() reads every binding anyway and
-    # rewrites the bitmap from them, so a load-bindings also repairs it.
+    # rewrites the bitmap from them, so a load-bindings also repairs it. An agility-lookup older
+    # than the bitmap does not keep it: after such a writer, run load-bindings before a bind.
     def _ids_map(self, used=None):
         if self._ids_fd is not None:
             return self._ids_fd
