@@ -285,7 +285,7 @@ class Lookup(RuleBasedStateMachine):
             bits = libbpf.map_lookup(fd, maps.U32.pack(0), maps.BIND_IDS_SIZE)
         finally:
             os.close(fd)
-        return {(j << 3) + k for j, byte in enumerate(bits) if byte for k in range(8) if byte >> k & 1}
+        return maps.unpack_id_bitmap(bits)
 
     @invariant()
     def maps_equal_model(self):

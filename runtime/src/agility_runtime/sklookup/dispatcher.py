@@ -277,10 +277,7 @@ class Dispatcher(object):
         return fd
 
     def _set_ids(self, ids):
-        bits = bytearray(maps.BIND_IDS_SIZE)
-        for i in ids:
-            bits[i >> 3] |= 1 << (i & 7)
-        self._ids = bits
+        self._ids = maps.pack_id_bitmap(ids)
         self._flush_ids()
 
     def _flush_ids(self):

@@ -110,3 +110,15 @@ ADDR_VAL = _ADDR_VAL
 
 def percpu_size(st, ncpus):
     return (st.size + 7) // 8 * 8 * ncpus
+
+
+def pack_id_bitmap(ids):
+    """The ag_bind_ids value: bit i (byte i // 8, bit i % 8) set for each id in use."""
+    bits = bytearray(BIND_IDS_SIZE)
+    for i in ids:
+        bits[i >> 3] |= 1 << (i & 7)
+    return bits
+
+
+def unpack_id_bitmap(raw):
+    return {(j << 3) + k for j, byte in enumerate(raw) if byte for k in range(8) if byte >> k & 1}
