@@ -30,11 +30,10 @@ from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
 import functools
-import hashlib
 import ipaddress
 import json
+import random
 import re
-import secrets
 
 FORMAT = "agility.addressing/policy"
 VERSION = 1
@@ -56,6 +55,8 @@ TOP_KEYS = ("format", "version", "pop", "pools", "policies", "default_policy", "
 # A policy file nests 5 deep (policies[].match.client_subnets[]); refusing deeper input
 # before json.loads keeps its recursion (and ours) far from Python's limit.
 MAX_JSON_DEPTH = 32
+# Random host bits of answers: the OS CSPRNG (AddressSelector)
+_randbits = random.SystemRandom().getrandbits
 
 _LABEL_RE = re.compile(r"^(\*|[A-Za-z0-9_]([A-Za-z0-9_-]{0,61}[A-Za-z0-9_])?)\Z")
 _NAME_RE = re.compile(r"^[A-Za-z0-9_.-]{1,64}\Z")
@@ -580,6 +581,9 @@ def dumps(doc):
 
 def digest(doc):
     """Short content digest, reported by the responder as the policy version."""
+    # imported here: loading OpenSSL for hashlib costs a third of a second on a small host, and
+    # the CLIs that only parse prefixes (agility-lookup) never need a digest
+    import hashlib
     return hashlib.sha256(dumps(doc).encode("utf-8")).hexdigest()[:16]
 
 
@@ -591,7 +595,8 @@ class AddressSelector:
     """Chooses the answer address of one family for one policy.
 
     ``pick(qname)`` returns the address as packed bytes (4 or 16), ready for
-    the wire.  Random host bits come from the ``secrets`` CSPRNG.
+    the wire.  Random host bits come from the OS CSPRNG (``random.SystemRandom``,
+    what ``secrets`` uses; not ``secrets`` itself, whose ``hmac`` import loads OpenSSL).
     """
 
     __slots__ = ("prefix", "strategy", "_base", "_bits", "_width", "_fixed", "_slice_of", "_rest")
@@ -623,7 +628,7 @@ class AddressSelector:
         if self.strategy == "random":
             if self._bits == 0:
                 return self._pack(self._base)
-            return self._pack(self._base | secrets.randbits(self._bits))
+            return self._pack(self._base | _randbits(self._bits))
         if self.strategy == "partition":
             return self._slice_of.get(qname, self._rest)
         return self._fixed

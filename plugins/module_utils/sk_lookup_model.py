@@ -16,8 +16,6 @@ __metaclass__ = type
 import ipaddress
 import re
 
-from .policy import parse_prefix as _policy_prefix
-
 LABEL_LEN = 64  # bytes of the label field in the destination map key, NUL included
 PROTOCOLS = ("tcp", "udp")
 # fullmatch: "$" would also match before a trailing newline ("web\n").
@@ -34,9 +32,18 @@ def check_label(label):
     return label
 
 
+_POLICY_PREFIX = []  # policy.parse_prefix, imported on first use (see parse_prefix)
+
+
 def parse_prefix(text):
+    # policy.py is imported on the first prefix to parse, not with this module: commands that
+    # only read the maps (metrics, status) never parse one, and importing the policy model costs
+    # most of a second on a small emulated host
+    if not _POLICY_PREFIX:
+        from .policy import parse_prefix as policy_prefix
+        _POLICY_PREFIX.append(policy_prefix)
     try:
-        return _policy_prefix(str(text))
+        return _POLICY_PREFIX[0](str(text))
     except ValueError as e:
         raise Error("invalid prefix: %s" % e)
 

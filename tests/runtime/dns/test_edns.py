@@ -90,7 +90,7 @@ def test_rotation_setting_is_checked():
 
 @pytest.fixture(autouse=True)
 def fixed_settings(monkeypatch):
-    monkeypatch.setattr(policy.secrets, "randbits", lambda k: 0x5A5A5A5A5A5A5A5A5A5A & ((1 << k) - 1))
+    monkeypatch.setattr(policy, "_randbits", lambda k: 0x5A5A5A5A5A5A5A5A5A5A & ((1 << k) - 1))
     monkeypatch.setattr(edns, "SETTINGS", edns.Settings(b"s" * 16, 86400, "pop-test"))
     monkeypatch.setattr(edns.SETTINGS.cookies, "clock", lambda: 1700000000)
 

@@ -22,7 +22,7 @@ def st_():
 @pytest.fixture(autouse=True)
 def fixed_random(monkeypatch):
     """Same random bits for both paths."""
-    monkeypatch.setattr(policy.secrets, "randbits", lambda k: 0x5A5A5A5A5A5A5A5A5A5A & ((1 << k) - 1))
+    monkeypatch.setattr(policy, "_randbits", lambda k: 0x5A5A5A5A5A5A5A5A5A5A & ((1 << k) - 1))
 
 
 def both(state, wire, peer=("127.0.0.1", 5000), local=b"\x7f\x00\x00\x01"):

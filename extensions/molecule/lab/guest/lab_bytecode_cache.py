@@ -7,12 +7,11 @@ the compiled code in /var/cache/lab-bytecode, keyed by the source's SHA-256 and 
 the zip, and gives the code objects the current file name so tracebacks stay true. What runs is
 byte for byte the code the controller sent; only the compile step is skipped.
 
-Loaded by lab_bytecode_cache.pth from the system site-packages at interpreter start (system
-Python only: the runtime's venv does not read it). Installed by build-image.sh; never on a
+Loaded by lab_bytecode_cache.pth from the system site-packages at interpreter start (the
+runtime's venv too: it is made with --system-site-packages). Installed by build-image.sh; never on a
 managed host outside the lab.
 """
 
-import hashlib
 import marshal
 import os
 import sys
@@ -29,6 +28,9 @@ def _renamed(code, filename):
 
 
 def _cached_compile(pathname, source):
+    # hashlib here, not at the top: this file loads at every interpreter start (the runtime's CLIs
+    # too), and hashlib's OpenSSL load costs about 0.3 s in a TCG guest
+    import hashlib
     inner = pathname.split(".zip" + os.sep, 1)[-1]
     key = hashlib.sha256(("%s\0%s\0" % (MAGIC, inner)).encode() + source).hexdigest()
     path = os.path.join(CACHE_DIR, key)

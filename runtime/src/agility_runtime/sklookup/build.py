@@ -5,11 +5,7 @@ bpf/dispatcher.bpf.o inside the package (the wheel build runs it first, since
 hosts have no clang). At run time :func:`object_path` prefers that file and
 otherwise compiles into a cache directory when clang is present.
 """
-import argparse
-import hashlib
 import os
-import shutil
-import subprocess
 import sys
 
 from .errors import Error
@@ -20,7 +16,12 @@ OBJECT = os.path.join(HERE, "bpf", "dispatcher.bpf.o")
 INCLUDE = "/usr/include/x86_64-linux-gnu"
 
 
+# hashlib, shutil, subprocess and argparse are imported where used: every agility-lookup call
+# imports this module for object_path(), whose common case needs none of them.
+
 def compile_object(out, source=SOURCE, clang=None):
+    import shutil
+    import subprocess
     clang = clang or shutil.which("clang")
     if not clang:
         raise Error("clang not found: cannot compile %s" % source)
@@ -48,6 +49,8 @@ def object_path():
         return override
     if os.path.exists(OBJECT) and os.path.getmtime(OBJECT) >= os.path.getmtime(SOURCE):
         return OBJECT
+    import hashlib
+    import shutil
     if not shutil.which("clang"):
         if os.path.exists(OBJECT):
             return OBJECT
@@ -63,6 +66,7 @@ def object_path():
 
 
 def main(argv=None):
+    import argparse
     ap = argparse.ArgumentParser(prog="python -m agility_runtime.sklookup.build",
                                  description="compile the sk_lookup dispatcher into the package")
     ap.add_argument("--output", default=OBJECT)

@@ -13,7 +13,7 @@ from .binding_view import binding_text, select
 from .metrics import collect
 from .model import Binding, parse_set
 from .sockets import describe, fd_from_pid, systemd_fds
-from ..version import package_version
+from ..version import VersionAction
 
 PROG = "agility-lookup"
 
@@ -222,7 +222,7 @@ def parser():
     ap = argparse.ArgumentParser(prog=PROG, description=__doc__)
     ap.add_argument("--bpffs", help="bpffs mount holding the state (default /sys/fs/bpf or $AGILITY_BPFFS)")
     ap.add_argument("--netns", help="network namespace file to act in (e.g. /run/netns/NAME)")
-    ap.add_argument("--version", action="version", version="%s %s" % (PROG, package_version()))
+    ap.add_argument("--version", action=VersionAction)
     sub = ap.add_subparsers(dest="command", metavar="COMMAND")
     sub.required = True
 

@@ -4,7 +4,6 @@ Only what the loader needs. Every wrapper raises ``BPFError`` (an OSError)
 with the errno libbpf reports, so callers never see a bare negative int.
 """
 import ctypes
-import ctypes.util
 import errno
 import os
 
@@ -66,7 +65,8 @@ def lib():
     try:
         handle = ctypes.CDLL(name, use_errno=True)
     except OSError:
-        found = ctypes.util.find_library("bpf")
+        from ctypes import util  # only now: it imports subprocess and more, for a fallback
+        found = util.find_library("bpf")
         if not found:
             raise BPFError(errno.ENOENT, "libbpf.so.1 not found (install libbpf1)")
         handle = ctypes.CDLL(found, use_errno=True)

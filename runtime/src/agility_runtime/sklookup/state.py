@@ -13,9 +13,7 @@ import contextlib
 import errno
 import fcntl
 import grp
-import hashlib
 import os
-import shutil
 import stat
 
 from . import libbpf, netns
@@ -237,6 +235,7 @@ def upgrade(object_path, root=None):
 
 
 def _tag_cache_path(object_path):
+    import hashlib  # here, not at the top: OpenSSL's load is most of a read-only CLI call's start
     from .build import _cache_dir
     with open(object_path, "rb") as f:
         digest = hashlib.sha256(f.read()).hexdigest()
@@ -319,6 +318,7 @@ def unload(root=None):
 
 def remove_everything(root):
     """Testing aid: drop <root>/agility entirely."""
+    import shutil
     p = os.path.join(root, SUBDIR)
     if os.path.isdir(p):
         shutil.rmtree(p, ignore_errors=True)
