@@ -52,6 +52,17 @@ for u in apt-daily.timer apt-daily-upgrade.timer apt-daily.service apt-daily-upg
          systemd-timesyncd.service getty@tty1.service; do
   ln -sf /dev/null "$root/etc/systemd/system/$u"
 done
+# systemd runs every generator on each daemon-reload (and `systemctl enable` reloads too): under
+# TCG they take 0.4-1.3 s each, ~10 s a reload (docs/lab.md). Keep fstab and getty; the guest
+# has no encrypted, integrity or verity volumes, no GPT, no hibernation, no rc.local, no
+# systemd.run=/debug on its command line, no offline updates and no init script without a unit.
+install -d "$root/etc/systemd/system-generators"
+for g in systemd-cryptsetup-generator systemd-integritysetup-generator systemd-veritysetup-generator \
+         systemd-gpt-auto-generator systemd-hibernate-resume-generator systemd-rc-local-generator \
+         systemd-run-generator systemd-debug-generator systemd-system-update-generator \
+         systemd-sysv-generator; do
+  ln -sf /dev/null "$root/etc/systemd/system-generators/$g"
+done
 # Keep later dpkg runs (roles may install .debs) from bringing docs back.
 cat >"$root/etc/dpkg/dpkg.cfg.d/01-lab-nodoc" <<'CONF'
 path-exclude=/usr/share/doc/*
