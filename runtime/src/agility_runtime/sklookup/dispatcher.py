@@ -24,6 +24,7 @@ class Dispatcher(object):
         self._ids_fd = None   # the binding-id bitmap map (writers only), and its working copy:
         self._ids = None
         self._id_cursor = 0
+        self._lens = {}       # protocol -> maps.PrefixLens, the writers' working copy
         if write:
             self._lock = flocked(self.paths.dir)
             self._lock.__enter__()
@@ -49,7 +50,7 @@ class Dispatcher(object):
         return self.pinned[name]
 
     def _raw_bindings(self):
-        fd = self._fd("ag_bindings")
+        fd = self._fd("ag_binding_hash")
         out = []
         for k in libbpf.map_keys(fd, maps.BIND_KEY_SIZE):
             v = libbpf.map_lookup(fd, k, maps.BIND_VAL_SIZE)
@@ -192,19 +193,11 @@ class Dispatcher(object):
 
     # ---- bindings -----------------------------------------------------------
     def _lookup_binding(self, b):
-        """The entry stored under exactly b's key, or None.
-
-        The map is an LPM trie: a lookup returns the longest stored prefix
-        covering the key, which may be a wider binding (another label). It is
-        this key's entry only if its prefix length equals the key's.
-        """
-        raw = libbpf.map_lookup(self._fd("ag_bindings"),
+        """The entry stored under exactly b's key, or None (a hash lookup: exact)."""
+        raw = libbpf.map_lookup(self._fd("ag_binding_hash"),
                                 maps.pack_bind_key(maps.PROTOCOLS[b.protocol], b.port, b.prefix),
                                 maps.BIND_VAL_SIZE)
-        if raw is None:
-            return None
-        val = maps.unpack_bind_val(raw)
-        return val if val[2] == b.bits else None
+        return None if raw is None else maps.unpack_bind_val(raw)
 
     def _put(self, b, binding_id=None):
         """Insert or relabel one binding (one atomic map update).
@@ -219,7 +212,9 @@ class Dispatcher(object):
             binding_id = old[1]
         elif binding_id is None:
             binding_id = self._reserve_ids(1)[0]
-        libbpf.map_update(self._fd("ag_bindings"), maps.pack_bind_key(proto, b.port, b.prefix),
+        if old is None:
+            self._lens_adjust(proto, b.port, b.bits, +1)  # length published before the entry
+        libbpf.map_update(self._fd("ag_binding_hash"), maps.pack_bind_key(proto, b.port, b.prefix),
                           maps.pack_bind_val(dest_id, binding_id, b.bits))
         if old is not None:
             old_label = self.dest_names_by_id(old[0])
@@ -238,11 +233,62 @@ class Dispatcher(object):
         old = self._lookup_binding(b)
         if old is None:
             return None
-        libbpf.map_delete(self._fd("ag_bindings"), maps.pack_bind_key(proto, b.port, b.prefix))
+        libbpf.map_delete(self._fd("ag_binding_hash"), maps.pack_bind_key(proto, b.port, b.prefix))
+        self._lens_adjust(proto, b.port, b.bits, -1)  # withdrawn after the entry
         label = self.dest_names_by_id(old[0])
         if label is not None:
             self._dest_adjust(label, self._domain_of(b), proto, -1)
         return old[1]
+
+    # ---- prefix lengths in use ------------------------------------------------
+    # The program walks, per protocol, the address prefix lengths that have bindings
+    # (ag_prefix_lens, see bpf/dispatcher.bpf.c). A length is published (its count goes from 0 to 1,
+    # which sets its bit) before its first entry is inserted, and withdrawn after its last entry is
+    # deleted: the program may look up a length that has no entry yet (a miss), never skip one that
+    # has. A crash in between leaves a length published with no entry (a wasted lookup), never an
+    # entry the program cannot see; replace() recounts them from the bindings.
+    def _lens_get(self, proto):
+        got = self._lens.get(proto)
+        if got is None:
+            raw = libbpf.map_lookup(self._fd("ag_prefix_lens"), maps.U32.pack(proto), maps.PREFIX_LENS_SIZE)
+            got = maps.PrefixLens.unpack(raw)[0] if raw is not None else maps.PrefixLens()
+            self._lens[proto] = got
+        return got
+
+    def _lens_adjust(self, proto, port, bits, delta):
+        lens = self._lens_get(proto)
+        refs = lens.refs[maps.PrefixLens.kind(port)]
+        refs[bits] = max(0, refs[bits] + delta)
+        libbpf.map_update(self._fd("ag_prefix_lens"), maps.U32.pack(proto), lens.pack())
+
+    def _set_lens(self, raw_bindings):
+        """Recount every protocol's lengths from the bindings (exact again after a crashed writer)."""
+        counted = maps.lens_from_bindings(
+            (k[0], k[1], v[2]) for k, v in ((maps.unpack_bind_key(k), v) for k, v in raw_bindings))
+        for proto in set(counted) | set(self._stored_lens_protocols()):
+            lens = counted.get(proto, maps.PrefixLens())
+            libbpf.map_update(self._fd("ag_prefix_lens"), maps.U32.pack(proto), lens.pack())
+            self._lens[proto] = lens
+
+    def _stored_lens_protocols(self):
+        return [p for p in maps.PROTOCOL_NAMES if self._lens_get(p).lengths()]
+
+    def prefix_lens(self):
+        """{protocol name: {(kind, bits): count}} as stored (kind 0 = exact port, 1 = any port).
+
+        Protocols without bindings are left out. Refuses a value whose bits disagree with its counts.
+        """
+        out = {}
+        for proto, name in maps.PROTOCOL_NAMES.items():
+            raw = libbpf.map_lookup(self._fd("ag_prefix_lens"), maps.U32.pack(proto), maps.PREFIX_LENS_SIZE)
+            if raw is None:
+                continue
+            lens, exact_words, any_words = maps.PrefixLens.unpack(raw)
+            if lens.pack() != raw:
+                raise Error("ag_prefix_lens for %s: bits %r %r disagree with counts" % (name, exact_words, any_words))
+            if lens.lengths():
+                out[name] = {(k, b): lens.refs[k][b] for (k, b) in lens.lengths()}
+        return out
 
     # ---- binding ids -------------------------------------------------------
     # A new binding needs a free counter slot (its binding id). Finding one by reading every
@@ -337,9 +383,11 @@ class Dispatcher(object):
             return []
         check_program(self.pinned, object_path())
         self._check_capacity(desired)
-        used = self._used_binding_ids()
+        raw = self._raw_bindings()
+        used = {v[1] for _k, v in raw}
         self._ids_map(used)
         self._set_ids(used)  # exact again, whatever a crashed writer left
+        self._set_lens(raw)
         by_key = {c.key: c for c in current}
         new = [b.key for op, b in steps if op == "put" and b.key not in by_key]
         ids = dict(zip(new, self._reserve_ids(len(new))))
@@ -368,7 +416,9 @@ class Dispatcher(object):
             except (OSError, Error):
                 pass
         try:
-            self._set_ids(self._used_binding_ids())
+            raw = self._raw_bindings()
+            self._set_ids({v[1] for _k, v in raw})
+            self._set_lens(raw)
         except OSError:
             pass
 
