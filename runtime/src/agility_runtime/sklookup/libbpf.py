@@ -247,13 +247,20 @@ def map_keys(fd, key_size):
         cur = ctypes.create_string_buffer(nxt.raw, key_size)
 
 
-def prog_test_run(prog_fd, ctx_bytes, repeat):
-    """BPF_PROG_TEST_RUN: return (retval, average ns per run)."""
+def prog_test_run(prog_fd, ctx_bytes, repeat, ctx_out=False):
+    """BPF_PROG_TEST_RUN: return (retval, average ns per run), plus the context after the run
+    if ``ctx_out`` (for sk_lookup its first 8 bytes are the selected socket's cookie)."""
     ctx = ctypes.create_string_buffer(bytes(ctx_bytes), len(ctx_bytes))
+    out = ctypes.create_string_buffer(len(ctx_bytes))
     opts = TestRunOpts()
     opts.sz = ctypes.sizeof(opts)
     opts.ctx_in = ctypes.cast(ctx, ctypes.c_void_p)
     opts.ctx_size_in = len(ctx_bytes)
+    if ctx_out:
+        opts.ctx_out = ctypes.cast(out, ctypes.c_void_p)
+        opts.ctx_size_out = len(ctx_bytes)
     opts.repeat = repeat
     _check(lib().bpf_prog_test_run_opts(prog_fd, ctypes.byref(opts)), "prog test run")
+    if ctx_out:
+        return opts.retval, opts.duration, out.raw
     return opts.retval, opts.duration
