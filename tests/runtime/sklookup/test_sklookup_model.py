@@ -298,10 +298,11 @@ class Lookup(RuleBasedStateMachine):
 
     @invariant()
     def maps_equal_model(self):
-        with Dispatcher(self.bpffs, readonly=True) as d:
+        with Dispatcher(self.bpffs) as d:  # not read-only: maps the filter (fast)
             bindings = d.bindings(counters=True)
             dests = d.destinations()
             lens = d.prefix_lens()  # also checks each length's bit against its count
+            filter_counts = d.filter_counts()
         got = {(b.protocol, str(b.prefix), b.port): b.label for b, _c in bindings}
         assert got == self.model.bindings
         ids = [c["id"] for _b, c in bindings]
@@ -309,6 +310,9 @@ class Lookup(RuleBasedStateMachine):
         marked = self._marked_ids(d)
         assert marked is None or marked == set(ids), "the binding-id bitmap differs from the bindings"
         assert lens == self.model.prefix_lens(), "the prefix lengths the program walks differ from the bindings"
+        assert filter_counts == maps.filter_counts(
+            (maps.PROTOCOLS[p], ipaddress.ip_network(pre)) for p, pre, _port in self.model.bindings), \
+            "the prefix filter's counters differ from the bindings"
         counts = {(b.protocol, str(b.prefix), b.port): c["lookups"] for b, c in bindings}
         assert counts == self.model.lookups
         got_dests = {(x["label"], x["domain"], x["protocol"]): x["bindings"] for x in dests}

@@ -91,6 +91,7 @@ def lib():
         "bpf_map_lookup_elem": (ci, [ci, vp, vp]),
         "bpf_map_delete_elem": (ci, [ci, vp]),
         "bpf_map_get_next_key": (ci, [ci, vp, vp]),
+        "bpf_map_lookup_batch": (ci, [ci, vp, vp, vp, vp, ctypes.POINTER(cu), vp]),
         "bpf_prog_test_run_opts": (ci, [ci, vp]),
         "libbpf_num_possible_cpus": (ci, []),
         "libbpf_set_print": (vp, [vp]),
@@ -245,6 +246,30 @@ def map_keys(fd, key_size):
             raise BPFError(err, "map iterate: %s" % os.strerror(err))
         keys.append(nxt.raw)
         cur = ctypes.create_string_buffer(nxt.raw, key_size)
+
+
+def array_values(fd, max_entries, value_size):
+    """All values of an array map, in key order, in a few BPF_MAP_LOOKUP_BATCH calls."""
+    chunk = 65536
+    out = bytearray()
+    in_batch = None
+    out_batch = ctypes.c_uint32()
+    while len(out) < max_entries * value_size:
+        want = min(chunk, max_entries - len(out) // value_size)
+        keys = ctypes.create_string_buffer(4 * want)
+        vals = ctypes.create_string_buffer(value_size * want)
+        count = ctypes.c_uint32(want)
+        ret = lib().bpf_map_lookup_batch(fd, in_batch, ctypes.byref(out_batch), keys, vals, ctypes.byref(count), None)
+        if ret < 0:
+            err = -ret if ret != -1 else ctypes.get_errno()
+            if err != errno.ENOENT:
+                raise BPFError(err, "map lookup batch: %s" % os.strerror(err))
+        out += vals.raw[:count.value * value_size]
+        if ret < 0 or count.value == 0:
+            break
+        next_key = ctypes.c_uint32(out_batch.value)
+        in_batch = ctypes.byref(next_key)
+    return bytes(out)
 
 
 def prog_test_run(prog_fd, ctx_bytes, repeat, ctx_out=False):

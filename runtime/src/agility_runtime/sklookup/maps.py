@@ -5,15 +5,20 @@ import struct
 
 MAX_PREFIX_LEN = 128          # address prefix lengths in the common 128-bit space
 MAX_PROTOCOL = 255
+FILTER_BITS = 20              # ag_prefix_filter: 2^20 u64 counters (8 MiB)
+FILTER_SIZE = 1 << FILTER_BITS
+_FILTER_MUL = 0x9E3779B97F4A7C15
+_M64 = (1 << 64) - 1
+_ADDR_WORDS = struct.Struct("=4I")  # the address as the program loads it: host-order words of network bytes
 MAX_DESTINATIONS = 1024
 MAX_BINDINGS = 131072
 MAX_ADDRESSES = 65536
 
 # map name in the object -> pin file name
-MAP_NAMES = ("ag_binding_hash", "ag_prefix_lens", "ag_sockets", "ag_dests", "ag_dest_metrics",
+MAP_NAMES = ("ag_binding_hash", "ag_prefix_lens", "ag_prefix_filter", "ag_sockets", "ag_dests", "ag_dest_metrics",
              "ag_bind_metrics", "ag_addr_hits")
 # The maps a binding-layout change replaces; the others are kept across it.
-BINDING_MAPS = ("ag_binding_hash", "ag_prefix_lens")
+BINDING_MAPS = ("ag_binding_hash", "ag_prefix_lens", "ag_prefix_filter")
 # The layout before issue 10 item 5: one LPM trie of bindings (see lpm_* below and state.migrate).
 LPM_MAP = "ag_bindings"
 PROG_NAME = "agility_dispatch"
@@ -89,6 +94,28 @@ def pack_lpm_bind_key(protocol, port, network):
 def unpack_lpm_bind_key(raw):
     plen, proto, port_be, addr = _LPM_BIND_KEY.unpack(raw)
     return proto, socket.ntohs(port_be), from_v6_space(addr, plen - _LPM_KEY_HEAD_BITS)
+
+
+def filter_slot(protocol, bits, addr16):
+    """ag_prefix_filter index of a binding: filter_slot() in bpf/dispatcher.bpf.c, step for step."""
+    h = ((protocol << 8 | bits) + 1) & _M64
+    for w in _ADDR_WORDS.unpack(addr16):
+        h = ((h ^ w) * _FILTER_MUL) & _M64
+    return h >> (64 - FILTER_BITS)
+
+
+def binding_filter_slot(protocol, network):
+    addr, bits = to_v6_space(network)
+    return filter_slot(protocol, bits, addr)
+
+
+def filter_counts(bindings):
+    """{slot: count} of ag_prefix_filter for bindings given as (protocol, network)."""
+    out = {}
+    for proto, net in bindings:
+        slot = binding_filter_slot(proto, net)
+        out[slot] = out.get(slot, 0) + 1
+    return out
 
 
 class PrefixLens(object):

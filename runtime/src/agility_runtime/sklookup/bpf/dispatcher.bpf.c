@@ -30,6 +30,8 @@
 #define MAX_PREFIX_LEN 128
 #define LEN_WORDS 3        /* 129 bits of "length in use", 64 per word */
 #define MAX_PROTOCOL 255
+#define FILTER_BITS 20     /* ag_prefix_filter has 2^20 counters (8 MiB) */
+#define FILTER_MUL 0x9E3779B97F4A7C15ULL
 
 /*
  * Bindings: one hash map keyed by (protocol, address prefix length, port,
@@ -37,8 +39,11 @@
  * use for the protocol (ag_prefix_lens), longest first, and at each length
  * tries the exact port, then port 0: the first hit is the most specific
  * binding (longer address prefix wins; on a tie the exact port wins), the
- * same precedence as the LPM trie this replaced. The cost is one or two hash
- * lookups per length in use, whatever the number of bindings.
+ * same precedence as the LPM trie this replaced. Before the hash lookups of a
+ * length, a counting filter (ag_prefix_filter) says whether any binding can
+ * have this (protocol, length, masked address): most lengths cost an array
+ * read, not two hash lookups. The cost depends on the number of lengths in use,
+ * not on the number of bindings (beyond the filter's false positives).
  * IPv4 addresses are stored v4-mapped (::ffff:a.b.c.d), prefix length 96 + n.
  */
 struct bind_key {
@@ -105,6 +110,24 @@ struct prefix_lens {
 	__u32 exact_refs[MAX_PREFIX_LEN + 1];  /* writers only: bindings per length */
 	__u32 any_refs[MAX_PREFIX_LEN + 1];
 };
+
+/*
+ * ag_prefix_filter[filter_slot(protocol, length, masked address)] counts the
+ * bindings (any port) with that protocol, length and masked address; collisions
+ * share a counter. Zero: no binding there, skip the hash lookups. Writers
+ * increment a counter before inserting its binding and decrement it after
+ * deleting it (the same safe order as ag_prefix_lens), and compute the slot
+ * with the same function (maps.filter_slot). They map the array and store
+ * each counter with one aligned 64-bit store, so the program never sees a
+ * half-written counter (and no syscall per counter).
+ */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1 << FILTER_BITS);
+	__type(key, __u32);
+	__type(value, __u64);  /* array elements are 8-byte aligned anyway */
+	__uint(map_flags, BPF_F_MMAPABLE);  /* writers change counters with plain stores */
+} ag_prefix_filter SEC(".maps");
 
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
@@ -190,6 +213,17 @@ static const __u32 addr_masks[MAX_PREFIX_LEN + 1][4] = {
 	MROW(128),
 };
 
+/* Multiply-xor hash of (protocol, length, address words as loaded on this host); top bits. */
+static __always_inline __u32 filter_slot(__u32 proto, __u32 len, const __u32 *w)
+{
+	__u64 h = ((__u64)proto << 8 | len) + 1;
+	h = (h ^ w[0]) * FILTER_MUL;
+	h = (h ^ w[1]) * FILTER_MUL;
+	h = (h ^ w[2]) * FILTER_MUL;
+	h = (h ^ w[3]) * FILTER_MUL;
+	return (__u32)(h >> (64 - FILTER_BITS));
+}
+
 /*
  * Index of the highest set bit of x (x != 0), without branches: a branch per
  * bit would multiply the verifier's states by the 64 possible results in every
@@ -254,6 +288,10 @@ int find_binding(__u32 proto, __u16 port, const struct addr_words *a, struct bin
 			key.addr[1] = addr[1] & addr_masks[len][1];
 			key.addr[2] = addr[2] & addr_masks[len][2];
 			key.addr[3] = addr[3] & addr_masks[len][3];
+			__u32 slot = filter_slot(proto, len, key.addr);
+			__u64 *count = bpf_map_lookup_elem(&ag_prefix_filter, &slot);
+			if (!count || !*count)
+				continue;
 			if (exact & (1ULL << bit)) {
 				key.port = port;
 				b = bpf_map_lookup_elem(&ag_binding_hash, &key);
