@@ -137,8 +137,9 @@ class PrefixLens(object):
         for refs in self.refs:
             w = [0] * LEN_WORDS
             for bits, n in enumerate(refs):
-                if n:
-                    w[bits >> 6] |= 1 << (bits & 63)
+                if n:  # bit 128 - length: the program takes the lowest set bit as the longest length
+                    pos = MAX_PREFIX_LEN - bits
+                    w[pos >> 6] |= 1 << (pos & 63)
             words += w
         return _PREFIX_LENS.pack(*(words + self.refs[0] + self.refs[1]))
 

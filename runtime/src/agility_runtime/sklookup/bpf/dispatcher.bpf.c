@@ -88,9 +88,10 @@ struct dest_val {
 };
 
 /*
- * Which prefix lengths have bindings, per protocol (the array index): bit L of
- * exact[L / 64] when some exact-port binding has length L, of any[] for the
- * port-0 ones. The program reads only the bits; the reference counts behind
+ * Which prefix lengths have bindings, per protocol (the array index): bit
+ * P = 128 - L of exact[P / 64] when some exact-port binding has length L, of
+ * any[] for the port-0 ones. Reversed so that the longest length is the lowest
+ * set bit, which takes a few instructions to find (highest would take ~25). The program reads only the bits; the reference counts behind
  * them are the writers' (dispatcher.py), kept in the same value so that one
  * home says both.
  *
@@ -206,11 +207,19 @@ static __always_inline void count_address(const struct addr_key *a, int dropped)
 #define MROW(l) { BE32(MASK32(l)), BE32(MASK32((l) - 32)), BE32(MASK32((l) - 64)), BE32(MASK32((l) - 96)) }
 #define MROW8(l) MROW(l), MROW(l + 1), MROW(l + 2), MROW(l + 3), MROW(l + 4), MROW(l + 5), MROW(l + 6), MROW(l + 7)
 
-/* addr_masks[l][i]: word i (network byte order) of the /l netmask. Read-only data. */
-static const __u32 addr_masks[MAX_PREFIX_LEN + 1][4] = {
-	MROW8(0), MROW8(8), MROW8(16), MROW8(24), MROW8(32), MROW8(40), MROW8(48), MROW8(56),
-	MROW8(64), MROW8(72), MROW8(80), MROW8(88), MROW8(96), MROW8(104), MROW8(112), MROW8(120),
-	MROW(128),
+#define PROW(p) MROW(MAX_PREFIX_LEN - (p))
+#define PROW8(p) PROW(p), PROW(p + 1), PROW(p + 2), PROW(p + 3), PROW(p + 4), PROW(p + 5), PROW(p + 6), PROW(p + 7)
+
+/*
+ * pos_masks[p][i]: word i (network byte order) of the netmask of length
+ * 128 - p, indexed like the bits of ag_prefix_lens. Rows 129..191 (no length;
+ * a writer's bug) are all-zero masks: 3 words x 64 bits index it without a
+ * bounds check the verifier would need proved. Read-only data.
+ */
+static const __u32 pos_masks[LEN_WORDS * 64][4] = {
+	PROW8(0), PROW8(8), PROW8(16), PROW8(24), PROW8(32), PROW8(40), PROW8(48), PROW8(56),
+	PROW8(64), PROW8(72), PROW8(80), PROW8(88), PROW8(96), PROW8(104), PROW8(112), PROW8(120),
+	PROW(128),
 };
 
 /* Multiply-xor hash of (protocol, length, address words as loaded on this host); top bits. */
@@ -224,24 +233,18 @@ static __always_inline __u32 filter_slot(__u32 proto, __u32 len, const __u32 *w)
 	return (__u32)(h >> (64 - FILTER_BITS));
 }
 
-/*
- * Index of the highest set bit of x (x != 0), without branches: a branch per
- * bit would multiply the verifier's states by the 64 possible results in every
- * iteration of the walk below. Smear the top bit down, then count the ones.
- */
-static __always_inline __u32 top_bit(__u64 x)
+/* De Bruijn sequence for 64 bits and its table: the index of the one set bit of x. */
+#define DEBRUIJN64 0x03f79d71b4ca8b09ULL
+static const __u8 debruijn_index[64] = {
+	0, 1, 56, 2, 57, 49, 28, 3, 61, 58, 42, 50, 38, 29, 17, 4,
+	62, 47, 59, 36, 45, 43, 51, 22, 53, 39, 33, 30, 24, 18, 12, 5,
+	63, 55, 48, 27, 60, 41, 37, 16, 46, 35, 44, 21, 52, 32, 23, 11,
+	54, 26, 40, 15, 34, 20, 31, 10, 25, 14, 19, 9, 13, 8, 7, 6,
+};
+
+static __always_inline __u32 bit_index(__u64 one)
 {
-	x |= x >> 1;
-	x |= x >> 2;
-	x |= x >> 4;
-	x |= x >> 8;
-	x |= x >> 16;
-	x |= x >> 32;
-	x = x - ((x >> 1) & 0x5555555555555555ULL);
-	x = (x & 0x3333333333333333ULL) + ((x >> 2) & 0x3333333333333333ULL);
-	x = (x + (x >> 4)) & 0x0f0f0f0f0f0f0f0fULL;
-	x = (x * 0x0101010101010101ULL) >> 56;
-	return (__u32)(x - 1) & 63;
+	return debruijn_index[(one * DEBRUIJN64) >> 58] & 63;  /* & 63: a bound the verifier sees */
 }
 
 /* An address as 4 words in network byte order, v4-mapped for IPv4. */
@@ -273,30 +276,29 @@ int find_binding(__u32 proto, __u16 port, const struct addr_words *a, struct bin
 		return 0;
 	key.protocol = proto;
 
-	/* Longest length in use first; at each length the exact port before port 0. */
-	for (int w = LEN_WORDS - 1; w >= 0 && !b; w--) {
+	/* Longest length in use first (lowest bit); at each length the exact port before port 0. */
+	for (int w = 0; w < LEN_WORDS && !b; w++) {
 		__u64 exact = lens->exact[w], any = lens->any[w];
 		__u64 todo = exact | any;
 		for (int i = 0; i < 64 && todo && !b; i++) {
-			__u32 bit = top_bit(todo);
-			__u32 len = w * 64 + bit;
-			todo &= ~(1ULL << bit);
-			if (len > MAX_PREFIX_LEN)
-				break;  /* a writer's bug; never index past the masks */
+			__u64 one = todo & -todo;  /* the lowest set bit: the longest length left */
+			__u32 pos = w * 64 + bit_index(one);
+			__u32 len = MAX_PREFIX_LEN - pos;
+			todo &= todo - 1;
 			key.prefixlen = len;
-			key.addr[0] = addr[0] & addr_masks[len][0];
-			key.addr[1] = addr[1] & addr_masks[len][1];
-			key.addr[2] = addr[2] & addr_masks[len][2];
-			key.addr[3] = addr[3] & addr_masks[len][3];
+			key.addr[0] = addr[0] & pos_masks[pos][0];
+			key.addr[1] = addr[1] & pos_masks[pos][1];
+			key.addr[2] = addr[2] & pos_masks[pos][2];
+			key.addr[3] = addr[3] & pos_masks[pos][3];
 			__u32 slot = filter_slot(proto, len, key.addr);
 			__u64 *count = bpf_map_lookup_elem(&ag_prefix_filter, &slot);
 			if (!count || !*count)
 				continue;
-			if (exact & (1ULL << bit)) {
+			if (exact & one) {
 				key.port = port;
 				b = bpf_map_lookup_elem(&ag_binding_hash, &key);
 			}
-			if (!b && (any & (1ULL << bit))) {
+			if (!b && (any & one)) {
 				key.port = 0;
 				b = bpf_map_lookup_elem(&ag_binding_hash, &key);
 			}
