@@ -59,6 +59,9 @@ class Dispatcher(object):
 
     def _raw_bindings(self):
         fd = self._fd("ag_binding_hash")
+        items = libbpf.map_items(fd, maps.BIND_KEY_SIZE, maps.BIND_VAL_SIZE)
+        if items is not None:
+            return [(k, maps.unpack_bind_val(v)) for k, v in items]
         out = []
         for k in libbpf.map_keys(fd, maps.BIND_KEY_SIZE):
             v = libbpf.map_lookup(fd, k, maps.BIND_VAL_SIZE)
@@ -110,10 +113,11 @@ class Dispatcher(object):
     def dest_names(self):
         return {v[0]: k for k, v in self._raw_dests().items()}
 
-    def bindings(self, counters=False):
+    def bindings(self, counters=False, raw=None):
+        """The bindings, sorted; ``raw``: as read by _raw_bindings (to read the map once)."""
         names = self.dest_names()
         out = []
-        for k, (dest_id, binding_id, _bits) in self._raw_bindings():
+        for k, (dest_id, binding_id, _bits) in (self._raw_bindings() if raw is None else raw):
             proto, port, prefix = maps.unpack_bind_key(k)
             label = names.get(dest_id, ("?",))[0]
             b = Binding(maps.PROTOCOL_NAMES.get(proto, str(proto)), prefix, port, label)
@@ -451,13 +455,13 @@ class Dispatcher(object):
         Steps are ordered by model.plan. If the kernel refuses a step, the
         steps done so far are undone, so the set is either old or new.
         """
-        current = self.bindings()
+        raw = self._raw_bindings()
+        current = self.bindings(raw=raw)
         steps = plan(current, desired)
         if not steps:
             return []
         check_program(self.pinned, object_path())
         self._check_capacity(desired)
-        raw = self._raw_bindings()
         used = {v[1] for _k, v in raw}
         self._ids_map(used)
         self._set_ids(used)  # exact again, whatever a crashed writer left

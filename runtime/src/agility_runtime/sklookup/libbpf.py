@@ -15,6 +15,7 @@ BPF_F_RDONLY = 1 << 3
 BPF_MAP_TYPE_ARRAY = 2      # enum bpf_map_type
 BPF_SK_LOOKUP = 36          # enum bpf_attach_type
 BPF_LINK_TYPE_NETNS = 5     # enum bpf_link_type
+ENOTSUPP = 524              # the kernel's internal "operation not supported" (not in errno)
 
 
 class BPFError(OSError):
@@ -246,6 +247,36 @@ def map_keys(fd, key_size):
             raise BPFError(err, "map iterate: %s" % os.strerror(err))
         keys.append(nxt.raw)
         cur = ctypes.create_string_buffer(nxt.raw, key_size)
+
+
+def map_items(fd, key_size, value_size, chunk=8192):
+    """All (key, value) pairs of a hash map in a few BPF_MAP_LOOKUP_BATCH calls (not two system
+    calls per entry), or None if the kernel has no batch lookup for the map."""
+    out = []
+    in_batch = None
+    cursor = ctypes.c_uint32()
+    while True:
+        keys = ctypes.create_string_buffer(key_size * chunk)
+        vals = ctypes.create_string_buffer(value_size * chunk)
+        count = ctypes.c_uint32(chunk)
+        ret = lib().bpf_map_lookup_batch(fd, in_batch, ctypes.byref(cursor), keys, vals, ctypes.byref(count), None)
+        err = 0
+        if ret < 0:
+            err = -ret if ret != -1 else ctypes.get_errno()
+            if err == errno.ENOSPC:  # one bucket holds more than a chunk
+                chunk *= 4
+                continue
+            if err in (errno.EINVAL, ENOTSUPP) and in_batch is None:
+                return None
+            if err != errno.ENOENT:
+                raise BPFError(err, "map lookup batch: %s" % os.strerror(err))
+        kr, vr = keys.raw, vals.raw
+        for i in range(count.value):
+            out.append((kr[i * key_size:(i + 1) * key_size], vr[i * value_size:(i + 1) * value_size]))
+        if err == errno.ENOENT:
+            return out
+        nxt = ctypes.c_uint32(cursor.value)
+        in_batch = ctypes.byref(nxt)
 
 
 def array_values(fd, max_entries, value_size):

@@ -64,10 +64,11 @@ def to_v6_space(network):
 
 
 def from_v6_space(addr16, bits):
-    a = ipaddress.IPv6Address(addr16)
-    if a.ipv4_mapped is not None and bits >= 96:
-        return ipaddress.IPv4Network("%s/%d" % (a.ipv4_mapped, bits - 96))
-    return ipaddress.IPv6Network("%s/%d" % (a, bits))
+    # From integers, not text: reading 100,000 bindings spent most of its time parsing strings.
+    n = int.from_bytes(addr16, "big")
+    if bits >= 96 and n >> 32 == 0xFFFF:  # ::ffff:a.b.c.d
+        return ipaddress.IPv4Network((n & 0xFFFFFFFF, bits - 96))
+    return ipaddress.IPv6Network((n, bits))
 
 
 def address_from_key(addr16):
