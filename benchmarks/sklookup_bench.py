@@ -142,7 +142,7 @@ def fill_bindings(d, keys, first_id=10):
         libbpf.map_update(fd, maps.pack_bind_key(socket.IPPROTO_TCP, port, net),
                           maps.pack_bind_val(dest_id, first_id + i, bits))
     libbpf.map_update(d._fd("ag_prefix_lens"), maps.U32.pack(socket.IPPROTO_TCP), lens.pack())
-    for slot, n in maps.filter_counts((socket.IPPROTO_TCP, net) for _port, net in keys).items():
+    for slot, n in maps.filter_counts((socket.IPPROTO_TCP, port, net) for port, net in keys).items():
         d._filter_write(slot, d._filter_get(slot) + n)
     return time.perf_counter() - t0
 

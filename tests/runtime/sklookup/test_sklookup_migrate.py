@@ -103,7 +103,7 @@ def test_old_layout_refused_then_migrated(lab, lpm_object, command):
                    ("tcp", "198.18.0.0/24", 0): ("A", 9, 0), ("udp", "2001:db8::/64", 53): ("A", 11, 0)}
     assert lens == {"tcp": {(0, 116): 1, (0, 128): 1, (1, 120): 1}, "udp": {(0, 64): 1}}
     assert filter_counts == maps.filter_counts(
-        (maps.PROTOCOLS[p], Binding(p, pre, port, label).prefix) for p, pre, port, label, _id in BINDINGS)
+        (maps.PROTOCOLS[p], port, Binding(p, pre, port, label).prefix) for p, pre, port, label, _id in BINDINGS)
     # The new program routes the same, with the sockets registered before the migration.
     assert probe(lab, "tcp", "198.18.0.5", 80, candidates) == 1
     assert probe(lab, "tcp", "198.18.0.9", 80, candidates) == 0   # /24 any port (A) over /20 port 80 (A)

@@ -311,7 +311,7 @@ class Lookup(RuleBasedStateMachine):
         assert marked is None or marked == set(ids), "the binding-id bitmap differs from the bindings"
         assert lens == self.model.prefix_lens(), "the prefix lengths the program walks differ from the bindings"
         assert filter_counts == maps.filter_counts(
-            (maps.PROTOCOLS[p], ipaddress.ip_network(pre)) for p, pre, _port in self.model.bindings), \
+            (maps.PROTOCOLS[p], port, ipaddress.ip_network(pre)) for p, pre, port in self.model.bindings), \
             "the prefix filter's counters differ from the bindings"
         counts = {(b.protocol, str(b.prefix), b.port): c["lookups"] for b, c in bindings}
         assert counts == self.model.lookups

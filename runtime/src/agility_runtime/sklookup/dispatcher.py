@@ -300,7 +300,7 @@ class Dispatcher(object):
             refs = self._lens_get(proto).refs[maps.PrefixLens.kind(b.port)]
             refs[b.bits] = max(0, refs[b.bits] + delta)
             protos.add(proto)
-            slot = maps.binding_filter_slot(proto, b.prefix)
+            slot = maps.binding_filter_slot(proto, b.port, b.prefix)
             slots[slot] = slots.get(slot, 0) + delta
         # Lengths first when adding, filter first when removing: either order is safe (each only
         # adds or removes a reason to look), this one keeps a length's bit no later than its slots.
@@ -321,7 +321,7 @@ class Dispatcher(object):
             lens = counted.get(proto, maps.PrefixLens())
             libbpf.map_update(self._fd("ag_prefix_lens"), maps.U32.pack(proto), lens.pack())
             self._lens[proto] = lens
-        want = maps.filter_counts((proto, net) for proto, _port, net in keys)
+        want = maps.filter_counts(keys)
         have = self.filter_counts()
         for slot in sorted(set(want) | set(have)):
             if want.get(slot, 0) != have.get(slot, 0):

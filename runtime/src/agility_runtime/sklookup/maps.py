@@ -97,24 +97,25 @@ def unpack_lpm_bind_key(raw):
     return proto, socket.ntohs(port_be), from_v6_space(addr, plen - _LPM_KEY_HEAD_BITS)
 
 
-def filter_slot(protocol, bits, addr16):
-    """ag_prefix_filter index of a binding: filter_slot() in bpf/dispatcher.bpf.c, step for step."""
+def filter_slot(protocol, bits, addr16, port):
+    """ag_prefix_filter index of a binding: prefix_hash() then filter_slot() in
+    bpf/dispatcher.bpf.c, step for step (the port as the program holds it: network byte order)."""
     h = ((protocol << 8 | bits) + 1) & _M64
     for w in _ADDR_WORDS.unpack(addr16):
         h = ((h ^ w) * _FILTER_MUL) & _M64
-    return h >> (64 - FILTER_BITS)
+    return (((h ^ socket.htons(port)) * _FILTER_MUL) & _M64) >> (64 - FILTER_BITS)
 
 
-def binding_filter_slot(protocol, network):
+def binding_filter_slot(protocol, port, network):
     addr, bits = to_v6_space(network)
-    return filter_slot(protocol, bits, addr)
+    return filter_slot(protocol, bits, addr, port)
 
 
 def filter_counts(bindings):
-    """{slot: count} of ag_prefix_filter for bindings given as (protocol, network)."""
+    """{slot: count} of ag_prefix_filter for bindings given as (protocol, port, network)."""
     out = {}
-    for proto, net in bindings:
-        slot = binding_filter_slot(proto, net)
+    for proto, port, net in bindings:
+        slot = binding_filter_slot(proto, port, net)
         out[slot] = out.get(slot, 0) + 1
     return out
 

@@ -297,7 +297,7 @@ def migrate(object_path, paths):
                 for proto, lens in counted.items():
                     libbpf.map_update(lens_fd, maps.U32.pack(proto), lens.pack())
                 filter_fd = obj.map_fd("ag_prefix_filter")
-                for slot, n in maps.filter_counts((proto, net) for (proto, _port, net), _v in entries).items():
+                for slot, n in maps.filter_counts(key for key, _v in entries).items():
                     libbpf.map_update(filter_fd, maps.U32.pack(slot), maps.U64.pack(n))
                 st = os.stat(paths.pin(maps.LPM_MAP))
                 for name in maps.BINDING_MAPS:

@@ -39,10 +39,10 @@
  * use for the protocol (ag_prefix_lens), longest first, and at each length
  * tries the exact port, then port 0: the first hit is the most specific
  * binding (longer address prefix wins; on a tie the exact port wins), the
- * same precedence as the LPM trie this replaced. Before the hash lookups of a
- * length, a counting filter (ag_prefix_filter) says whether any binding can
- * have this (protocol, length, masked address): most lengths cost an array
- * read, not two hash lookups. The cost depends on the number of lengths in use,
+ * same precedence as the LPM trie this replaced. Before each hash lookup a
+ * counting filter (ag_prefix_filter) says whether a binding can have this
+ * (protocol, length, masked address, port): most lengths cost an array read or
+ * two, not hash lookups. The cost depends on the number of lengths in use,
  * not on the number of bindings (beyond the filter's false positives).
  * IPv4 addresses are stored v4-mapped (::ffff:a.b.c.d), prefix length 96 + n.
  */
@@ -113,9 +113,11 @@ struct prefix_lens {
 };
 
 /*
- * ag_prefix_filter[filter_slot(protocol, length, masked address)] counts the
- * bindings (any port) with that protocol, length and masked address; collisions
- * share a counter. Zero: no binding there, skip the hash lookups. Writers
+ * ag_prefix_filter[filter_slot(prefix_hash(protocol, length, masked address),
+ * port)] counts the bindings with that protocol, length, masked address and
+ * port (0 = any); collisions share a counter. Zero: no such binding, skip its
+ * hash lookup. The port is in the slot so that a prefix bound on other ports
+ * costs a counter read, not a hash lookup. Writers
  * increment a counter before inserting its binding and decrement it after
  * deleting it (the same safe order as ag_prefix_lens), and compute the slot
  * with the same function (maps.filter_slot). They map the array and store
@@ -222,15 +224,26 @@ static const __u32 pos_masks[LEN_WORDS * 64][4] = {
 	PROW(128),
 };
 
-/* Multiply-xor hash of (protocol, length, address words as loaded on this host); top bits. */
-static __always_inline __u32 filter_slot(__u32 proto, __u32 len, const __u32 *w)
+/* Multiply-xor hash of (protocol, length, address words as loaded on this host)... */
+static __always_inline __u64 prefix_hash(__u32 proto, __u32 len, const __u32 *w)
 {
 	__u64 h = ((__u64)proto << 8 | len) + 1;
 	h = (h ^ w[0]) * FILTER_MUL;
 	h = (h ^ w[1]) * FILTER_MUL;
 	h = (h ^ w[2]) * FILTER_MUL;
-	h = (h ^ w[3]) * FILTER_MUL;
-	return (__u32)(h >> (64 - FILTER_BITS));
+	return (h ^ w[3]) * FILTER_MUL;
+}
+
+/* ...and its filter slot for one port (network byte order; 0 = any): top bits. */
+static __always_inline __u32 filter_slot(__u64 prefix_hash, __u16 port)
+{
+	return (__u32)(((prefix_hash ^ port) * FILTER_MUL) >> (64 - FILTER_BITS));
+}
+
+static __always_inline int filter_says_maybe(__u32 slot)
+{
+	__u64 *count = bpf_map_lookup_elem(&ag_prefix_filter, &slot);
+	return count && *count;
 }
 
 /* De Bruijn sequence for 64 bits and its table: the index of the one set bit of x. */
@@ -290,15 +303,12 @@ int find_binding(__u32 proto, __u16 port, const struct addr_words *a, struct bin
 			key.addr[1] = addr[1] & pos_masks[pos][1];
 			key.addr[2] = addr[2] & pos_masks[pos][2];
 			key.addr[3] = addr[3] & pos_masks[pos][3];
-			__u32 slot = filter_slot(proto, len, key.addr);
-			__u64 *count = bpf_map_lookup_elem(&ag_prefix_filter, &slot);
-			if (!count || !*count)
-				continue;
-			if (exact & one) {
+			__u64 h = prefix_hash(proto, len, key.addr);
+			if ((exact & one) && filter_says_maybe(filter_slot(h, port))) {
 				key.port = port;
 				b = bpf_map_lookup_elem(&ag_binding_hash, &key);
 			}
-			if (!b && (any & one)) {
+			if (!b && (any & one) && filter_says_maybe(filter_slot(h, 0))) {
 				key.port = 0;
 				b = bpf_map_lookup_elem(&ag_binding_hash, &key);
 			}
