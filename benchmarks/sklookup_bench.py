@@ -147,30 +147,57 @@ def fill_bindings(d, keys, first_id=10):
     return time.perf_counter() - t0
 
 
-class LpmReference(object):
-    """The LPM-trie program (before issue 10 item 5), loaded from its reference source with its own
-    maps, not attached: BPF_PROG_TEST_RUN runs it. Holds the same bindings as the shipped one."""
+class LoadedProgram(object):
+    """One dispatcher program loaded from source with maps of its own, not pinned, not attached:
+    BPF_PROG_TEST_RUN runs it. Destination 0 is the given socket; every binding points at it."""
 
-    def __init__(self, sock):
-        src = os.path.join(os.path.dirname(build.SOURCE), "lpm_reference.bpf.c")
-        self.tmp = tempfile.mkdtemp(prefix="agility-lpm-ref-")
-        self.obj = libbpf.BPFObject(build.compile_object(os.path.join(self.tmp, "lpm.bpf.o"), source=src))
+    def __init__(self, source, sock, keys):
+        self.tmp = tempfile.mkdtemp(prefix="agility-bench-prog-")
+        self.obj = libbpf.BPFObject(build.compile_object(os.path.join(self.tmp, "prog.bpf.o"), source=source))
         self.obj.load()
         self.prog_fd = self.obj.prog_fd(maps.PROG_NAME)
-        self.bindings = self.obj.map_fd("ag_bindings")
         libbpf.map_update(self.obj.map_fd("ag_sockets"), maps.U32.pack(0), maps.U64.pack(sock.fileno()))
-        self.fill([(0, ipaddress.ip_network(PREFIX))], first_id=0)
-
-    def fill(self, keys, first_id=10):
-        for i, (port, net) in enumerate(keys):
-            libbpf.map_update(self.bindings, maps.pack_lpm_bind_key(socket.IPPROTO_TCP, port, net),
-                              maps.pack_bind_val(0, first_id + i, 96 + net.prefixlen))
+        self.fill([(0, ipaddress.ip_network(PREFIX))] + list(keys))
 
     def close(self):
         self.obj.close()
         for f in os.listdir(self.tmp):
             os.unlink(os.path.join(self.tmp, f))
         os.rmdir(self.tmp)
+
+
+class HashProgram(LoadedProgram):
+    """The shipped program (bpf/dispatcher.bpf.c): bindings, prefix lengths and filter written
+    as the library writes them (one home for each layout: maps.py)."""
+
+    def __init__(self, sock, keys):
+        LoadedProgram.__init__(self, build.SOURCE, sock, keys)
+
+    def fill(self, keys):
+        tcp = socket.IPPROTO_TCP
+        fd = self.obj.map_fd("ag_binding_hash")
+        for i, (port, net) in enumerate(keys):
+            libbpf.map_update(fd, maps.pack_bind_key(tcp, port, net), maps.pack_bind_val(0, i, maps.to_v6_space(net)[1]))
+        lens = maps.lens_from_bindings((tcp, port, maps.to_v6_space(net)[1]) for port, net in keys)[tcp]
+        libbpf.map_update(self.obj.map_fd("ag_prefix_lens"), maps.U32.pack(tcp), lens.pack())
+        pairs = {}
+        for slot, n in maps.filter_counts((tcp, port, net) for port, net in keys).items():
+            pairs.setdefault(slot >> 1, [0, 0])[slot & 1] = n
+        for elem, (c0, c1) in pairs.items():
+            libbpf.map_update(self.obj.map_fd("ag_prefix_filter"), maps.U32.pack(elem), struct.pack("=II", c0, c1))
+
+
+class LpmReference(LoadedProgram):
+    """The LPM-trie program (before issue 10 item 5), from its reference source."""
+
+    def __init__(self, sock, keys):
+        LoadedProgram.__init__(self, os.path.join(os.path.dirname(build.SOURCE), "lpm_reference.bpf.c"), sock, keys)
+
+    def fill(self, keys):
+        fd = self.obj.map_fd("ag_bindings")
+        for i, (port, net) in enumerate(keys):
+            libbpf.map_update(fd, maps.pack_lpm_bind_key(socket.IPPROTO_TCP, port, net),
+                              maps.pack_bind_val(0, i, 96 + net.prefixlen))
 
 
 def slab_kb():
@@ -238,52 +265,48 @@ def section_rates(args, bpffs, orig, rng):
 
 
 def section_lookup(args, bpffs, orig, rng):
-    print("== 2. Program cost per lookup (BPF_PROG_TEST_RUN, %d repeats x 8 queries, median of %d interleaved"
-          " rounds) ==" % (args.repeat, args.lookup_rounds))
-    print("  hash = shipped program (hash map walked by prefix length in use); lpm = LPM-trie reference;"
-          " same bindings, same queries")
+    sizes = sorted({n for n in (1, 25, 1000, args.max_bindings) if n <= args.max_bindings})
+    print("== 2. Program cost per lookup (BPF_PROG_TEST_RUN, %d repeats x %d queries; median of %d rounds,"
+          " every program measured in every round) ==" % (args.repeat, args.queries, args.lookup_rounds))
+    print("  hash = shipped program (hash map walked by prefix length in use, prefix filter); lpm = LPM-trie"
+          " reference; one instance of each per size, loaded side by side, same bindings, same queries")
     ns.setns(orig)
     fd = new_netns()
-    state.load(object_path(), bpffs)
     web = listener()
     net = ipaddress.ip_network(PREFIX)
-    hits = [(str(net.network_address + rng.randrange(1, 4095)), rng.randrange(1024, 32768)) for dummy in range(8)]
-    misses = [("203.0.113.%d" % rng.randrange(1, 255), rng.randrange(1024, 32768)) for dummy in range(8)]
+    hits = [(str(net.network_address + rng.randrange(1, 4095)), rng.randrange(1024, 32768))
+            for dummy in range(args.queries)]
+    misses = [("203.0.113.%d" % rng.randrange(1, 255), rng.randrange(1024, 32768)) for dummy in range(args.queries)]
     keys = random_keys(rng, args.max_bindings - 1)
-    ref = LpmReference(web)
-    total = 1
-    rows = []
-    with Dispatcher(bpffs, write=True) as d:
-        d.bind(Binding("tcp", PREFIX, 0, "bench"))
-        d.register("bench", web.fileno(), socket.AF_INET, socket.IPPROTO_TCP)
-        hash_prog = d.pinned["prog"]
-        for n in sorted({n for n in (1, 25, 1000, args.max_bindings) if n <= args.max_bindings}):
-            if n > total:
-                secs = fill_bindings(d, keys[total - 1:n - 1], first_id=10 + total)
-                ref.fill(keys[total - 1:n - 1], first_id=10 + total)
-                total = n
-            lens = d._lens_get(socket.IPPROTO_TCP).lengths()
-            samples = {k: [] for k in ("hash hit", "lpm hit", "hash miss", "lpm miss")}
-            for dummy in range(args.lookup_rounds):
-                samples["hash hit"].append(lookup_ns(hash_prog, hits, args.repeat))
-                samples["lpm hit"].append(lookup_ns(ref.prog_fd, hits, args.repeat))
-                samples["hash miss"].append(lookup_ns(hash_prog, misses, args.repeat))
-                samples["lpm miss"].append(lookup_ns(ref.prog_fd, misses, args.repeat))
-            verdicts = {k: {v for _ns, v in vals} for k, vals in samples.items()}
-            med = {k: statistics.median(t for t, _v in vals) for k, vals in samples.items()}
-            rows.append((n, med))
-            print("  %7d bindings (%2d lengths in use): hit  hash %6.1f  lpm %6.1f ns (verdicts %s %s)   "
-                  "miss  hash %6.1f  lpm %6.1f ns (verdicts %s %s)" % (
-                      n, len({b for _k, b in lens}), med["hash hit"], med["lpm hit"], sorted(verdicts["hash hit"]),
-                      sorted(verdicts["lpm hit"]), med["hash miss"], med["lpm miss"], sorted(verdicts["hash miss"]),
-                      sorted(verdicts["lpm miss"])))
-    base = dict(rows)[25]
-    for n, med in rows:
-        print("  ratio to 25 bindings at %7d: hit hash %.2f lpm %.2f   miss hash %.2f lpm %.2f" % (
-            n, med["hash hit"] / base["hash hit"], med["lpm hit"] / base["lpm hit"],
-            med["hash miss"] / base["hash miss"], med["lpm miss"] / base["lpm miss"]))
-    ref.close()
-    state.unload(bpffs)
+    progs = {}
+    for n in sizes:
+        t0 = time.perf_counter()
+        progs[n] = {"hash": HashProgram(web, keys[:n - 1]), "lpm": LpmReference(web, keys[:n - 1])}
+        if n > 1000:
+            print("  (%d bindings written into both programs' maps in %.1fs)" % (n, time.perf_counter() - t0))
+    samples = {(n, p, k): [] for n in sizes for p in ("hash", "lpm") for k in ("hit", "miss")}
+    verdicts = {}
+    for dummy in range(args.lookup_rounds):
+        for n in sizes:
+            for p in ("hash", "lpm"):
+                for k, queries in (("hit", hits), ("miss", misses)):
+                    t, ret = lookup_ns(progs[n][p].prog_fd, queries, args.repeat)
+                    samples[(n, p, k)].append(t)
+                    verdicts.setdefault((p, k), set()).add(ret)
+    med = {key: statistics.median(v) for key, v in samples.items()}
+    for n in sizes:
+        distinct = len({20} | {nt.prefixlen for _port, nt in keys[:n - 1]})
+        print("  %7d bindings (%2d lengths in use): hit  hash %6.1f  lpm %6.1f ns   miss  hash %6.1f  lpm %6.1f ns"
+              % (n, distinct, med[(n, "hash", "hit")], med[(n, "lpm", "hit")], med[(n, "hash", "miss")],
+                 med[(n, "lpm", "miss")]))
+    base = 25 if 25 in sizes else sizes[0]
+    for n in sizes:
+        print("  ratio to %d bindings at %7d: hit hash %.2f lpm %.2f   miss hash %.2f lpm %.2f" % (
+            base, n, *(med[(n, p, k)] / med[(base, p, k)] for k in ("hit", "miss") for p in ("hash", "lpm"))))
+    print("  verdicts (1 = SK_PASS): %s" % ", ".join("%s %s %s" % (p, k, sorted(v)) for (p, k), v in sorted(verdicts.items())))
+    for pair in progs.values():
+        for prog in pair.values():
+            prog.close()
     web.close()
     ns.setns(orig)
     os.close(fd)
@@ -473,7 +496,8 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n", maxsplit=1)[0])
     ap.add_argument("--seconds", type=float, default=1.0, help="length of one rate measurement")
     ap.add_argument("--rounds", type=int, default=7)
-    ap.add_argument("--repeat", type=int, default=200000, help="BPF_PROG_TEST_RUN repeats per query")
+    ap.add_argument("--repeat", type=int, default=50000, help="BPF_PROG_TEST_RUN repeats per query")
+    ap.add_argument("--queries", type=int, default=32, help="hit and miss queries of section 2 (each)")
     ap.add_argument("--max-bindings", type=int, default=100000)
     ap.add_argument("--skip-naive", action="store_true")
     ap.add_argument("--seed", type=int, default=4)

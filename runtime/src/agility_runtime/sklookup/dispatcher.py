@@ -274,13 +274,13 @@ class Dispatcher(object):
         return got
 
     def _filter_map(self):
-        """The filter array mapped shared, with ctypes u64 counters over it: an assignment is one
-        aligned 64-bit store (struct.pack_into may store byte by byte, and the program could read
-        a counter going from 256 to 255 as 0 in between)."""
+        """The filter array mapped shared, with ctypes u32 counters over it (counter s is u32 number
+        s of the mapping): an assignment is one aligned 32-bit store (struct.pack_into may store
+        byte by byte, and the program could read a counter going from 256 to 255 as 0 in between)."""
         if self._filter_mm is None:
-            self._filter_mm = mmap.mmap(self._fd("ag_prefix_filter"), maps.FILTER_SIZE * 8, flags=mmap.MAP_SHARED,
+            self._filter_mm = mmap.mmap(self._fd("ag_prefix_filter"), maps.FILTER_SIZE * 4, flags=mmap.MAP_SHARED,
                                         prot=mmap.PROT_READ | mmap.PROT_WRITE)
-            self._filter_arr = (ctypes.c_uint64 * maps.FILTER_SIZE).from_buffer(self._filter_mm)
+            self._filter_arr = (ctypes.c_uint32 * maps.FILTER_SIZE).from_buffer(self._filter_mm)
         return self._filter_mm
 
     def _filter_get(self, slot):
@@ -336,16 +336,16 @@ class Dispatcher(object):
         which the kernel does not let map a shared array, it takes batched reads (~0.5 s).
         """
         if self.pinned.readonly:
-            image = libbpf.array_values(self._fd("ag_prefix_filter"), maps.FILTER_SIZE, 8)
+            image = libbpf.array_values(self._fd("ag_prefix_filter"), maps.FILTER_SIZE // 2, 8)
         else:
             image = self._filter_map()
         page, out = len(self._ZERO_PAGE), {}
-        for start in range(0, maps.FILTER_SIZE * 8, page):
+        for start in range(0, maps.FILTER_SIZE * 4, page):
             chunk = image[start:start + page]
             if chunk != self._ZERO_PAGE:
-                for i, (n,) in enumerate(maps.U64.iter_unpack(chunk)):
+                for i, (n,) in enumerate(maps.U32.iter_unpack(chunk)):
                     if n:
-                        out[(start >> 3) + i] = n
+                        out[(start >> 2) + i] = n
         return out
 
     def _stored_lens_protocols(self):

@@ -21,6 +21,7 @@ import hashlib
 import os
 import shutil
 import stat
+import struct
 
 from . import libbpf, netns
 from .errors import Error
@@ -297,8 +298,11 @@ def migrate(object_path, paths):
                 for proto, lens in counted.items():
                     libbpf.map_update(lens_fd, maps.U32.pack(proto), lens.pack())
                 filter_fd = obj.map_fd("ag_prefix_filter")
+                pairs = {}
                 for slot, n in maps.filter_counts(key for key, _v in entries).items():
-                    libbpf.map_update(filter_fd, maps.U32.pack(slot), maps.U64.pack(n))
+                    pairs.setdefault(slot >> 1, [0, 0])[slot & 1] = n
+                for elem, (c0, c1) in pairs.items():
+                    libbpf.map_update(filter_fd, maps.U32.pack(elem), struct.pack("=II", c0, c1))
                 st = os.stat(paths.pin(maps.LPM_MAP))
                 for name in maps.BINDING_MAPS:
                     tmp = paths.pin(name + "-new")

@@ -30,7 +30,7 @@
 #define MAX_PREFIX_LEN 128
 #define LEN_WORDS 3        /* 129 bits of "length in use", 64 per word */
 #define MAX_PROTOCOL 255
-#define FILTER_BITS 20     /* ag_prefix_filter has 2^20 counters (8 MiB) */
+#define FILTER_BITS 21     /* ag_prefix_filter has 2^21 u32 counters, two per element (8 MiB) */
 #define FILTER_MUL 0x9E3779B97F4A7C15ULL
 
 /*
@@ -121,14 +121,20 @@ struct prefix_lens {
  * increment a counter before inserting its binding and decrement it after
  * deleting it (the same safe order as ag_prefix_lens), and compute the slot
  * with the same function (maps.filter_slot). They map the array and store
- * each counter with one aligned 64-bit store, so the program never sees a
- * half-written counter (and no syscall per counter).
+ * each counter with one aligned 32-bit store, so the program never sees a
+ * half-written counter (and no syscall per counter). Counter s is u32 number
+ * s of the mapping: element s / 2, half s % 2.
  */
+/* Two counters per element: array elements are 8-byte aligned, so a lone u32 would waste half. */
+struct filter_pair {
+	__u32 count[2];
+};
+
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);
-	__uint(max_entries, 1 << FILTER_BITS);
+	__uint(max_entries, 1 << (FILTER_BITS - 1));
 	__type(key, __u32);
-	__type(value, __u64);  /* array elements are 8-byte aligned anyway */
+	__type(value, struct filter_pair);
 	__uint(map_flags, BPF_F_MMAPABLE);  /* writers change counters with plain stores */
 } ag_prefix_filter SEC(".maps");
 
@@ -242,8 +248,9 @@ static __always_inline __u32 filter_slot(__u64 prefix_hash, __u16 port)
 
 static __always_inline int filter_says_maybe(__u32 slot)
 {
-	__u64 *count = bpf_map_lookup_elem(&ag_prefix_filter, &slot);
-	return count && *count;
+	__u32 elem = slot >> 1;
+	struct filter_pair *p = bpf_map_lookup_elem(&ag_prefix_filter, &elem);
+	return p && p->count[slot & 1];
 }
 
 /* De Bruijn sequence for 64 bits and its table: the index of the one set bit of x. */
