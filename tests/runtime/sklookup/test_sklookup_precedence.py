@@ -37,6 +37,8 @@ def random_prefix(rng, version):
     space = SPACES[version]
     top = space.max_prefixlen
     plen = rng.randrange(SHORTEST[version], top + 1)
+    if version == 6 and rng.random() < 0.3:
+        plen = rng.randrange(3, SHORTEST[6])  # /3../95 around the space: the other words of the length bitmaps
     host = int(space.network_address) + rng.randrange(space.num_addresses)
     net = ipaddress.ip_network((host >> (top - plen) << (top - plen), plen))
     return str(net)
