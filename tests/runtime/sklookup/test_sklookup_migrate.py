@@ -136,3 +136,19 @@ def test_interrupted_migration_is_redone(lab, lpm_object, monkeypatch):
         assert len(d.bindings()) == len(BINDINGS)
     assert probe(lab, "tcp", "198.18.0.5", 80, [a, c]) == 1
     assert probe(lab, "tcp", "198.18.2.1", 80, [a, c]) == 0
+
+
+def test_upgrade_refuses_maps_of_another_shape(lab, tmp_path):
+    """libbpf adopts a reused map whatever its shape: upgrade compares them first. State from a
+    build whose ag_prefix_lens has 256 entries (this branch's earlier encodings) is refused."""
+    src = open(build.SOURCE).read().replace("#define MAX_PROTOCOL 17", "#define MAX_PROTOCOL 255")
+    assert src != open(build.SOURCE).read()
+    (tmp_path / "other.bpf.c").write_text(src)
+    other = build.compile_object(str(tmp_path / "other.bpf.o"), source=str(tmp_path / "other.bpf.c"))
+    state.load(other, lab.bpffs)
+    with state.Pinned(state.Paths(lab.bpffs)) as pinned:
+        before = libbpf.prog_info(pinned["prog"]).id
+    msg = one_line_error(inproc.run(lab.bpffs, "upgrade"))
+    assert "ag_prefix_lens" in msg and "another layout" in msg and "agility-lookup unload" in msg, msg
+    with state.Pinned(state.Paths(lab.bpffs)) as pinned:
+        assert libbpf.prog_info(pinned["prog"]).id == before  # nothing swapped

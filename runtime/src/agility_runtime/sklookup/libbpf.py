@@ -80,6 +80,11 @@ def lib():
         "bpf_object__find_program_by_name": (vp, [vp, cs]),
         "bpf_map__reuse_fd": (ci, [vp, ci]),
         "bpf_map__fd": (ci, [vp]),
+        "bpf_map__type": (ci, [vp]),
+        "bpf_map__key_size": (cu, [vp]),
+        "bpf_map__value_size": (cu, [vp]),
+        "bpf_map__max_entries": (cu, [vp]),
+        "bpf_map__map_flags": (cu, [vp]),
         "bpf_program__fd": (ci, [vp]),
         "bpf_link_create": (ci, [ci, ci, cu, vp]),
         "bpf_link_update": (ci, [ci, ci, vp]),
@@ -126,6 +131,7 @@ class BPFObject:
 
     def __init__(self, path):
         ctypes.set_errno(0)
+        self.path = path
         self.ptr = lib().bpf_object__open_file(os.fsencode(path), None)
         if not self.ptr:
             err = ctypes.get_errno() or errno.EINVAL
@@ -136,6 +142,13 @@ class BPFObject:
         if not m:
             raise BPFError(errno.ENOENT, "map %s not in BPF object" % name)
         return m
+
+    def map_shape(self, name):
+        """(type, key size, value size, max entries, flags) of a map as the object defines it."""
+        m = self._map(name)
+        lb = lib()
+        return (lb.bpf_map__type(m), lb.bpf_map__key_size(m), lb.bpf_map__value_size(m),
+                lb.bpf_map__max_entries(m), lb.bpf_map__map_flags(m))
 
     def reuse_map(self, name, fd):
         _check(lib().bpf_map__reuse_fd(self._map(name), fd), "reuse map %s" % name)
@@ -187,6 +200,15 @@ def obj_get(path, readonly=False):
         opts = _ObjGetOpts(ctypes.sizeof(_ObjGetOpts), BPF_F_RDONLY, 0)
         return _check(lib().bpf_obj_get_opts(os.fsencode(path), ctypes.byref(opts)), "open %s" % path)
     return _check(lib().bpf_obj_get(os.fsencode(path)), "open %s" % path)
+
+
+def map_shape(fd):
+    """(type, key size, value size, max entries, flags) of an existing map (struct bpf_map_info)."""
+    buf = ctypes.create_string_buffer(96)
+    n = ctypes.c_uint32(96)
+    _check(lib().bpf_obj_get_info_by_fd(fd, buf, ctypes.byref(n)), "map info")
+    t, _id, k, v, m, f = (int.from_bytes(buf.raw[i:i + 4], "little") for i in range(0, 24, 4))
+    return t, k, v, m, f
 
 
 def link_info(fd):

@@ -4,7 +4,7 @@ import socket
 import struct
 
 MAX_PREFIX_LEN = 128          # address prefix lengths in the common 128-bit space
-MAX_PROTOCOL = 255
+MAX_PROTOCOL = 17             # ag_prefix_lens entries: protocol numbers up to UDP
 FILTER_BITS = 21              # ag_prefix_filter: 2^21 u32 counters, two per array element (8 MiB)
 FILTER_SIZE = 1 << FILTER_BITS
 _FILTER_MUL = 0x9E3779B97F4A7C15

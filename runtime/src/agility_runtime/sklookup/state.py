@@ -246,6 +246,7 @@ def upgrade(object_path, root=None):
         try:
             with libbpf.BPFObject(object_path) as obj:
                 for name in MAP_NAMES:
+                    _check_shape(obj, name, pinned[name], paths)
                     obj.reuse_map(name, pinned[name])
                 obj.load()
                 prog_fd = obj.prog_fd(PROG_NAME)
@@ -263,6 +264,19 @@ def upgrade(object_path, root=None):
         except OSError as e:
             raise Error("upgrade failed: %s" % e)
     return old_id, new_id
+
+
+def _check_shape(obj, name, fd, paths):
+    """Refuse to hand a pinned map to a program that defines it otherwise.
+
+    libbpf adopts a reused map as it is, without comparing it with the object's definition, and
+    the verifier only checks memory safety: a map of another layout would be read wrongly.
+    """
+    have, want = libbpf.map_shape(fd), obj.map_shape(name)
+    if have != want:
+        raise Error("pinned map %s in %s has another layout than %s expects (type, key, value, entries, "
+                    "flags %s, not %s); run 'agility-lookup unload' and 'agility-lookup load', then load the "
+                    "bindings again" % (name, paths.dir, obj.path, have, want))
 
 
 def migrate(object_path, paths):
@@ -288,6 +302,7 @@ def migrate(object_path, paths):
             with libbpf.BPFObject(object_path) as obj:
                 for name in MAP_NAMES:
                     if name not in maps.BINDING_MAPS:
+                        _check_shape(obj, name, pinned[name], paths)
                         obj.reuse_map(name, pinned[name])
                 obj.load()
                 hash_fd, lens_fd = obj.map_fd("ag_binding_hash"), obj.map_fd("ag_prefix_lens")

@@ -29,7 +29,11 @@
 /* Address prefix lengths live in the common 128-bit space: 0..128. */
 #define MAX_PREFIX_LEN 128
 #define LEN_WORDS 3        /* 129 bits of "length in use", 64 per word */
-#define MAX_PROTOCOL 255
+/* ag_prefix_lens is indexed by protocol: TCP 6, UDP 17. Its size also tells this
+ * layout from the intermediate ones of its development branch (256 entries, other
+ * bit and filter encodings), so `upgrade` refuses to reuse such maps instead of
+ * reading them wrongly. */
+#define MAX_PROTOCOL 17
 #define FILTER_BITS 21     /* ag_prefix_filter has 2^21 u32 counters, two per element (8 MiB) */
 #define FILTER_MUL 0x9E3779B97F4A7C15ULL
 
