@@ -7,17 +7,20 @@ Prints, all measured in this one run:
        b) the same kind of socket with the program attached but no binding matching (SK_PASS),
        c) a random address/port of a bound /20 redirected by the program,
      rounds interleaved; ratio b/a and c/a.
-  2. Program cost per lookup (BPF_PROG_TEST_RUN, in-kernel average) with 1, 1,000 and 100,000
-     bindings, hit and miss; and the connection rate with 100,000 bindings.
+  2. Program cost per lookup (BPF_PROG_TEST_RUN, in-kernel average) with 1, 25, 1,000 and 100,000
+     bindings, hit and miss, for the shipped program (a hash map walked by prefix length in use) and
+     the LPM-trie program it replaced (bpf/lpm_reference.bpf.c, loaded beside it, not attached),
+     filled with the same bindings and measured interleaved with it.
   3. One TCP + one UDP socket serving a /20 on 13 ports (26 bindings) vs. the naive
      4,096 x 13 x 2 = 106,496 bound sockets: setup time and kernel memory.
   4. One change (bind a new key, relabel it, unbind it) with 100,000 bindings in the map: through
      the library, through the CLI (and the CLI's start-up alone), and the old whole-set path
      (read every binding, plan, replace) as the reference.
+  5. load-bindings of 100,000 bindings into an empty set through the library (Dispatcher.replace).
 
 Each namespace is private and torn down; the state lives on a bpffs mounted for the run.
 Usage: sudo .venv/bin/python benchmarks/sklookup_bench.py [--seconds 1] [--rounds 5] [--skip-naive]
-       [--sections 1,2,3,4]
+       [--sections 1,2,3,4,5]
 """
 import argparse
 import ipaddress
@@ -32,7 +35,7 @@ import sys
 import tempfile
 import time
 
-from agility_runtime.sklookup import libbpf, maps, netns as ns, state
+from agility_runtime.sklookup import build, libbpf, maps, netns as ns, state
 from agility_runtime.sklookup.build import object_path
 from agility_runtime.sklookup.dispatcher import Dispatcher
 from agility_runtime.sklookup.model import Binding
@@ -102,26 +105,99 @@ def lookup_ns(prog_fd, queries, repeat):
     return statistics.mean(out), ret
 
 
-def fill_bindings(d, n, rng):
-    """Add n-1 random TCP bindings (prefixes /20../32 inside 198.18.0.0/15, random or any port)
-    straight into the map (the CLI path is timed separately)."""
-    dest_id = d._dest_get("bench", socket.AF_INET, socket.IPPROTO_TCP, create=True)[0]
-    fd = d._fd("ag_bindings")
+def random_keys(rng, n):
+    """n distinct random TCP binding keys (port, network) inside 198.18.0.0/15, not the /20 itself:
+    first one per prefix length /21../32 with an exact port and one with port 0 (so from 25
+    bindings on every length the later sets use is in use), then random /20../32 on random or any
+    ports."""
     base = int(ipaddress.ip_address("198.18.0.0"))
-    added, bid = 0, 10
-    t0 = time.perf_counter()
-    while added < n - 1:
-        plen = rng.randrange(20, 33)
+    out, seen = [], {(0, ipaddress.ip_network(PREFIX))}
+
+    def add(plen, port):
         host = base + rng.randrange(0, 2 ** 17)
         net = ipaddress.ip_network((host >> (32 - plen) << (32 - plen), plen))
-        if net.subnet_of(ipaddress.ip_network(PREFIX)) and plen == 20:
-            continue
-        port = rng.choice([0, rng.randrange(1, 65536)])
-        key = maps.pack_bind_key(socket.IPPROTO_TCP, port, net)
-        libbpf.map_update(fd, key, maps.pack_bind_val(dest_id, bid, 96 + plen))
-        bid += 1
-        added += 1
+        if (port, net) in seen:
+            return
+        seen.add((port, net))
+        out.append((port, net))
+    for plen in range(21, 33):
+        for port in (rng.randrange(1, 65536), 0):
+            while len(out) < 2 * (plen - 20) - (port != 0):
+                add(plen, port)
+    while len(out) < n:
+        add(rng.randrange(20, 33), rng.choice([0, rng.randrange(1, 65536)]))
+    return out[:n]
+
+
+def fill_bindings(d, keys, first_id=10):
+    """Write TCP bindings for keys [(port, network)] straight into the hash map and publish their
+    prefix lengths and filter counters (the library's per-change path is timed separately, section 4)."""
+    dest_id = d._dest_get("bench", socket.AF_INET, socket.IPPROTO_TCP, create=True)[0]
+    fd = d._fd("ag_binding_hash")
+    lens = d._lens_get(socket.IPPROTO_TCP)
+    t0 = time.perf_counter()
+    for i, (port, net) in enumerate(keys):
+        bits = 96 + net.prefixlen
+        lens.refs[maps.PrefixLens.kind(port)][bits] += 1
+        libbpf.map_update(fd, maps.pack_bind_key(socket.IPPROTO_TCP, port, net),
+                          maps.pack_bind_val(dest_id, first_id + i, bits))
+    libbpf.map_update(d._fd("ag_prefix_lens"), maps.U32.pack(socket.IPPROTO_TCP), lens.pack())
+    for slot, n in maps.filter_counts((socket.IPPROTO_TCP, port, net) for port, net in keys).items():
+        d._filter_write(slot, d._filter_get(slot) + n)
     return time.perf_counter() - t0
+
+
+class LoadedProgram(object):
+    """One dispatcher program loaded from source with maps of its own, not pinned, not attached:
+    BPF_PROG_TEST_RUN runs it. Destination 0 is the given socket; every binding points at it."""
+
+    def __init__(self, source, sock, keys):
+        self.tmp = tempfile.mkdtemp(prefix="agility-bench-prog-")
+        self.obj = libbpf.BPFObject(build.compile_object(os.path.join(self.tmp, "prog.bpf.o"), source=source))
+        self.obj.load()
+        self.prog_fd = self.obj.prog_fd(maps.PROG_NAME)
+        libbpf.map_update(self.obj.map_fd("ag_sockets"), maps.U32.pack(0), maps.U64.pack(sock.fileno()))
+        self.fill([(0, ipaddress.ip_network(PREFIX))] + list(keys))
+
+    def close(self):
+        self.obj.close()
+        for f in os.listdir(self.tmp):
+            os.unlink(os.path.join(self.tmp, f))
+        os.rmdir(self.tmp)
+
+
+class HashProgram(LoadedProgram):
+    """The shipped program (bpf/dispatcher.bpf.c): bindings, prefix lengths and filter written
+    as the library writes them (one home for each layout: maps.py)."""
+
+    def __init__(self, sock, keys):
+        LoadedProgram.__init__(self, build.SOURCE, sock, keys)
+
+    def fill(self, keys):
+        tcp = socket.IPPROTO_TCP
+        fd = self.obj.map_fd("ag_binding_hash")
+        for i, (port, net) in enumerate(keys):
+            libbpf.map_update(fd, maps.pack_bind_key(tcp, port, net), maps.pack_bind_val(0, i, maps.to_v6_space(net)[1]))
+        lens = maps.lens_from_bindings((tcp, port, maps.to_v6_space(net)[1]) for port, net in keys)[tcp]
+        libbpf.map_update(self.obj.map_fd("ag_prefix_lens"), maps.U32.pack(tcp), lens.pack())
+        pairs = {}
+        for slot, n in maps.filter_counts((tcp, port, net) for port, net in keys).items():
+            pairs.setdefault(slot >> 1, [0, 0])[slot & 1] = n
+        for elem, (c0, c1) in pairs.items():
+            libbpf.map_update(self.obj.map_fd("ag_prefix_filter"), maps.U32.pack(elem), struct.pack("=II", c0, c1))
+
+
+class LpmReference(LoadedProgram):
+    """The LPM-trie program (before issue 10 item 5), from its reference source."""
+
+    def __init__(self, sock, keys):
+        LoadedProgram.__init__(self, os.path.join(os.path.dirname(build.SOURCE), "lpm_reference.bpf.c"), sock, keys)
+
+    def fill(self, keys):
+        fd = self.obj.map_fd("ag_bindings")
+        for i, (port, net) in enumerate(keys):
+            libbpf.map_update(fd, maps.pack_lpm_bind_key(socket.IPPROTO_TCP, port, net),
+                              maps.pack_bind_val(0, i, 96 + net.prefixlen))
 
 
 def slab_kb():
@@ -188,30 +264,76 @@ def section_rates(args, bpffs, orig, rng):
     return plain_ns, disp_ns, paths, web, plain, pass_l
 
 
-def section_lookup(args, bpffs, disp_ns, web, rng):
-    print("== 2. Program cost per lookup (BPF_PROG_TEST_RUN, %d repeats x 8 queries) ==" % args.repeat)
-    ns.setns(disp_ns)
-    pinned = state.Pinned(state.Paths(bpffs))
-    prog_fd = pinned["prog"]
+def section_lookup(args, bpffs, orig, rng):
+    sizes = sorted({n for n in (1, 25, 1000, args.max_bindings) if n <= args.max_bindings})
+    print("== 2. Program cost per lookup (BPF_PROG_TEST_RUN, %d repeats x %d queries; median of %d rounds,"
+          " every program measured in every round) ==" % (args.repeat, args.queries, args.lookup_rounds))
+    print("  hash = shipped program (hash map walked by prefix length in use, prefix filter); lpm = LPM-trie"
+          " reference; one instance of each per size, loaded side by side, same bindings, same queries")
+    ns.setns(orig)
+    fd = new_netns()
+    web = listener()
     net = ipaddress.ip_network(PREFIX)
-    hits = [(str(net.network_address + rng.randrange(1, 4095)), rng.randrange(1024, 32768)) for dummy in range(8)]
-    misses = [("203.0.113.%d" % rng.randrange(1, 255), rng.randrange(1024, 32768)) for dummy in range(8)]
-    total = 1
+    hits = [(str(net.network_address + rng.randrange(1, 4095)), rng.randrange(1024, 32768))
+            for dummy in range(args.queries)]
+    misses = [("203.0.113.%d" % rng.randrange(1, 255), rng.randrange(1024, 32768)) for dummy in range(args.queries)]
+    keys = random_keys(rng, args.max_bindings - 1)
+    progs = {}
+    for n in sizes:
+        t0 = time.perf_counter()
+        progs[n] = {"hash": HashProgram(web, keys[:n - 1]), "lpm": LpmReference(web, keys[:n - 1])}
+        if n > 1000:
+            print("  (%d bindings written into both programs' maps in %.1fs)" % (n, time.perf_counter() - t0))
+    samples = {(n, p, k): [] for n in sizes for p in ("hash", "lpm") for k in ("hit", "miss")}
+    verdicts = {}
+    for dummy in range(args.lookup_rounds):
+        for n in sizes:
+            for p in ("hash", "lpm"):
+                for k, queries in (("hit", hits), ("miss", misses)):
+                    t, ret = lookup_ns(progs[n][p].prog_fd, queries, args.repeat)
+                    samples[(n, p, k)].append(t)
+                    verdicts.setdefault((p, k), set()).add(ret)
+    med = {key: statistics.median(v) for key, v in samples.items()}
+    for n in sizes:
+        distinct = len({20} | {nt.prefixlen for _port, nt in keys[:n - 1]})
+        print("  %7d bindings (%2d lengths in use): hit  hash %6.1f  lpm %6.1f ns   miss  hash %6.1f  lpm %6.1f ns"
+              % (n, distinct, med[(n, "hash", "hit")], med[(n, "lpm", "hit")], med[(n, "hash", "miss")],
+                 med[(n, "lpm", "miss")]))
+    base = 25 if 25 in sizes else sizes[0]
+    for n in sizes:
+        print("  ratio to %d bindings at %7d: hit hash %.2f lpm %.2f   miss hash %.2f lpm %.2f" % (
+            base, n, *(med[(n, p, k)] / med[(base, p, k)] for k in ("hit", "miss") for p in ("hash", "lpm"))))
+    print("  verdicts (1 = SK_PASS): %s" % ", ".join("%s %s %s" % (p, k, sorted(v)) for (p, k), v in sorted(verdicts.items())))
+    for pair in progs.values():
+        for prog in pair.values():
+            prog.close()
+    web.close()
+    ns.setns(orig)
+    os.close(fd)
+
+
+def section_load_bindings(args, bpffs, orig, rng):
+    n = args.max_bindings
+    print("== 5. load-bindings of %d bindings into an empty set, through the library (Dispatcher.replace) ==" % n)
+    ns.setns(orig)
+    fd = new_netns()
+    state.load(object_path(), bpffs)
+    keys = random_keys(rng, n)
+    bs = [Binding("tcp", net, port, "l%d" % (i % 10)) for i, (port, net) in enumerate(keys)]
     with Dispatcher(bpffs, write=True) as d:
-        for n in (1, 1000, args.max_bindings):
-            if n > total:
-                secs = fill_bindings(d, n - total + 1, rng)
-                total = n
-                extra = "  (map fill %.1fs, %.0f inserts/s)" % (secs, (n - 1) / secs) if n > 1000 else ""
-            else:
-                extra = ""
-            h, ret = lookup_ns(prog_fd, hits, args.repeat)
-            m, miss_ret = lookup_ns(prog_fd, misses, args.repeat)
-            print("  %7d bindings: hit %6.1f ns/lookup (verdict %d), miss %6.1f ns/lookup%s" % (n, h, ret, m, extra))
-    rate = conn_rate(args.seconds, lambda: (str(net.network_address + rng.randrange(1, 4095)),
-                                            rng.randrange(1024, 32768)), web)
-    print("  connection rate with %d bindings: %.0f conn/s" % (total, rate))
-    pinned.close()
+        t0 = time.perf_counter()
+        steps = d.replace(bs)
+        t1 = time.perf_counter()
+    with Dispatcher(bpffs, write=True) as d:
+        t2 = time.perf_counter()
+        again = d.replace(bs)
+        t3 = time.perf_counter()
+        assert len(d.bindings()) == n
+    print("  %d bindings applied (%d steps) in %.2fs; the same set again (no change: read, plan) %.2fs (%d steps)"
+          % (n, len(steps), t1 - t0, t3 - t2, len(again)))
+    state.unload(bpffs)
+    ns.setns(orig)
+    os.close(fd)
 
 
 def section_cli(bpffs, orig, rng):
@@ -251,7 +373,7 @@ def section_changes(args, bpffs, orig, rng):
     def key(i):  # outside the filled range
         return ("tcp", ipaddress.ip_network("203.0.113.%d/32" % i), 9000)
     with Dispatcher(bpffs, write=True) as d:
-        secs = fill_bindings(d, n, rng)
+        secs = fill_bindings(d, random_keys(rng, n))
         print("  map filled with %d bindings in %.1fs" % (n, secs))
         t0 = time.perf_counter()
         d.bind(Binding(*key(250), label="first"))
@@ -374,11 +496,13 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n", maxsplit=1)[0])
     ap.add_argument("--seconds", type=float, default=1.0, help="length of one rate measurement")
     ap.add_argument("--rounds", type=int, default=7)
-    ap.add_argument("--repeat", type=int, default=200000, help="BPF_PROG_TEST_RUN repeats per query")
+    ap.add_argument("--repeat", type=int, default=50000, help="BPF_PROG_TEST_RUN repeats per query")
+    ap.add_argument("--queries", type=int, default=32, help="hit and miss queries of section 2 (each)")
     ap.add_argument("--max-bindings", type=int, default=100000)
     ap.add_argument("--skip-naive", action="store_true")
     ap.add_argument("--seed", type=int, default=4)
-    ap.add_argument("--sections", default="1,2,3,4", help="which sections to run (2 needs 1)")
+    ap.add_argument("--lookup-rounds", type=int, default=5, help="interleaved rounds of section 2")
+    ap.add_argument("--sections", default="1,2,3,4,5", help="which sections to run")
     args = ap.parse_args()
     sections = set(args.sections.split(","))
     if os.geteuid() != 0:
@@ -393,8 +517,6 @@ def main():
         print("kernel %s, %d CPUs, python %s" % (os.uname().release, os.cpu_count(), sys.version.split()[0]))
         if "1" in sections:
             plain_ns, disp_ns, paths, web, plain, pass_l = section_rates(args, bpffs, orig, rng)
-            if "2" in sections:
-                section_lookup(args, bpffs, disp_ns, web, rng)
             ns.setns(disp_ns)
             state.unload(bpffs)
             for s in (web, plain, pass_l):
@@ -402,11 +524,15 @@ def main():
             ns.setns(orig)
             os.close(plain_ns)
             os.close(disp_ns)
+        if "2" in sections:
+            section_lookup(args, bpffs, orig, rng)
         if "3" in sections:
             section_cli(bpffs, orig, rng)
             section_naive(args, bpffs, orig)
         if "4" in sections:
             section_changes(args, bpffs, orig, rng)
+        if "5" in sections:
+            section_load_bindings(args, bpffs, orig, rng)
     finally:
         ns.setns(orig)
         subprocess.run(["umount", bpffs], check=False)

@@ -82,6 +82,15 @@ class Model(object):
             out[k] = out.get(k, 0) + 1
         return out
 
+    def prefix_lens(self):
+        """{protocol: {(kind, bits): bindings}}: kind 0 = exact port, 1 = any port; bits in the v6 space."""
+        out = {}
+        for (proto, prefix, port) in self.bindings:
+            net = ipaddress.ip_network(prefix)
+            k = (1 if port == 0 else 0, net.prefixlen + (96 if net.version == 4 else 0))
+            out.setdefault(proto, {})[k] = out.get(proto, {}).get(k, 0) + 1
+        return out
+
     def match(self, proto, addr, port):
         """The binding a lookup selects: longest prefix, then exact port over any port."""
         a = ipaddress.ip_address(addr)
@@ -289,15 +298,21 @@ class Lookup(RuleBasedStateMachine):
 
     @invariant()
     def maps_equal_model(self):
-        with Dispatcher(self.bpffs, readonly=True) as d:
+        with Dispatcher(self.bpffs) as d:  # not read-only: maps the filter (fast)
             bindings = d.bindings(counters=True)
             dests = d.destinations()
+            lens = d.prefix_lens()  # also checks each length's bit against its count
+            filter_counts = d.filter_counts()
         got = {(b.protocol, str(b.prefix), b.port): b.label for b, _c in bindings}
         assert got == self.model.bindings
         ids = [c["id"] for _b, c in bindings]
         assert len(set(ids)) == len(ids), "two bindings share a counter slot: %s" % bindings
         marked = self._marked_ids(d)
         assert marked is None or marked == set(ids), "the binding-id bitmap differs from the bindings"
+        assert lens == self.model.prefix_lens(), "the prefix lengths the program walks differ from the bindings"
+        assert filter_counts == maps.filter_counts(
+            (maps.PROTOCOLS[p], port, ipaddress.ip_network(pre)) for p, pre, port in self.model.bindings), \
+            "the prefix filter's counters differ from the bindings"
         counts = {(b.protocol, str(b.prefix), b.port): c["lookups"] for b, c in bindings}
         assert counts == self.model.lookups
         got_dests = {(x["label"], x["domain"], x["protocol"]): x["bindings"] for x in dests}

@@ -1,6 +1,8 @@
 """Operations on the pinned maps: bindings, destinations, sockets, counters."""
+import ctypes
 import errno
 import itertools
+import mmap
 import os
 import socket
 
@@ -24,12 +26,19 @@ class Dispatcher(object):
         self._ids_fd = None   # the binding-id bitmap map (writers only), and its working copy:
         self._ids = None
         self._id_cursor = 0
+        self._lens = {}       # protocol -> maps.PrefixLens, the writers' working copy
+        self._filter_mm = None    # ag_prefix_filter mapped into memory, and (writers) its counters:
+        self._filter_arr = None
         if write:
             self._lock = flocked(self.paths.dir)
             self._lock.__enter__()
         self.ncpus = libbpf.num_cpus()
 
     def close(self):
+        self._filter_arr = None  # drop the export before unmapping
+        if self._filter_mm is not None:
+            self._filter_mm.close()
+            self._filter_mm = None
         if self._ids_fd is not None:
             os.close(self._ids_fd)
             self._ids_fd = None
@@ -49,7 +58,10 @@ class Dispatcher(object):
         return self.pinned[name]
 
     def _raw_bindings(self):
-        fd = self._fd("ag_bindings")
+        fd = self._fd("ag_binding_hash")
+        items = libbpf.map_items(fd, maps.BIND_KEY_SIZE, maps.BIND_VAL_SIZE)
+        if items is not None:
+            return [(k, maps.unpack_bind_val(v)) for k, v in items]
         out = []
         for k in libbpf.map_keys(fd, maps.BIND_KEY_SIZE):
             v = libbpf.map_lookup(fd, k, maps.BIND_VAL_SIZE)
@@ -101,10 +113,11 @@ class Dispatcher(object):
     def dest_names(self):
         return {v[0]: k for k, v in self._raw_dests().items()}
 
-    def bindings(self, counters=False):
+    def bindings(self, counters=False, raw=None):
+        """The bindings, sorted; ``raw``: as read by _raw_bindings (to read the map once)."""
         names = self.dest_names()
         out = []
-        for k, (dest_id, binding_id, _bits) in self._raw_bindings():
+        for k, (dest_id, binding_id, _bits) in (self._raw_bindings() if raw is None else raw):
             proto, port, prefix = maps.unpack_bind_key(k)
             label = names.get(dest_id, ("?",))[0]
             b = Binding(maps.PROTOCOL_NAMES.get(proto, str(proto)), prefix, port, label)
@@ -192,24 +205,17 @@ class Dispatcher(object):
 
     # ---- bindings -----------------------------------------------------------
     def _lookup_binding(self, b):
-        """The entry stored under exactly b's key, or None.
-
-        The map is an LPM trie: a lookup returns the longest stored prefix
-        covering the key, which may be a wider binding (another label). It is
-        this key's entry only if its prefix length equals the key's.
-        """
-        raw = libbpf.map_lookup(self._fd("ag_bindings"),
+        """The entry stored under exactly b's key, or None (a hash lookup: exact)."""
+        raw = libbpf.map_lookup(self._fd("ag_binding_hash"),
                                 maps.pack_bind_key(maps.PROTOCOLS[b.protocol], b.port, b.prefix),
                                 maps.BIND_VAL_SIZE)
-        if raw is None:
-            return None
-        val = maps.unpack_bind_val(raw)
-        return val if val[2] == b.bits else None
+        return None if raw is None else maps.unpack_bind_val(raw)
 
-    def _put(self, b, binding_id=None):
+    def _put(self, b, binding_id=None, published=False):
         """Insert or relabel one binding (one atomic map update).
 
-        A new key takes ``binding_id`` if the caller reserved one, else reserves its own.
+        A new key takes ``binding_id`` if the caller reserved one, else reserves its own, and is
+        published first (its length and filter slot) unless the caller did (``published``).
         """
         proto = maps.PROTOCOLS[b.protocol]
         domain = self._domain_of(b)
@@ -219,7 +225,9 @@ class Dispatcher(object):
             binding_id = old[1]
         elif binding_id is None:
             binding_id = self._reserve_ids(1)[0]
-        libbpf.map_update(self._fd("ag_bindings"), maps.pack_bind_key(proto, b.port, b.prefix),
+        if old is None and not published:
+            self._publish([b], +1)  # before the entry
+        libbpf.map_update(self._fd("ag_binding_hash"), maps.pack_bind_key(proto, b.port, b.prefix),
                           maps.pack_bind_val(dest_id, binding_id, b.bits))
         if old is not None:
             old_label = self.dest_names_by_id(old[0])
@@ -232,17 +240,133 @@ class Dispatcher(object):
                 return label
         return None
 
-    def _delete(self, b):
-        """Remove one binding; return the binding id it freed (the caller releases it), or None."""
+    def _delete(self, b, withdraw=True):
+        """Remove one binding; return the binding id it freed (the caller releases it), or None.
+
+        Its length and filter slot are withdrawn after it, unless the caller does (``withdraw``).
+        """
         proto = maps.PROTOCOLS[b.protocol]
         old = self._lookup_binding(b)
         if old is None:
             return None
-        libbpf.map_delete(self._fd("ag_bindings"), maps.pack_bind_key(proto, b.port, b.prefix))
+        libbpf.map_delete(self._fd("ag_binding_hash"), maps.pack_bind_key(proto, b.port, b.prefix))
+        if withdraw:
+            self._publish([b], -1)  # after the entry
         label = self.dest_names_by_id(old[0])
         if label is not None:
             self._dest_adjust(label, self._domain_of(b), proto, -1)
         return old[1]
+
+    # ---- prefix lengths in use and the prefix filter -------------------------------
+    # The program walks, per protocol, the address prefix lengths that have bindings
+    # (ag_prefix_lens) and at each one reads a counter of ag_prefix_filter before it looks up the
+    # hash (see bpf/dispatcher.bpf.c). A binding is published (its length's count and its filter
+    # counter go up, which sets the length's bit) before its entry is inserted, and withdrawn
+    # after its entry is deleted: the program may look for an entry that is not there yet or any
+    # more (a miss), never skip one that is. A crash in between leaves a count too high (wasted
+    # lookups), never too low; replace() recounts both from the bindings.
+    def _lens_get(self, proto):
+        got = self._lens.get(proto)
+        if got is None:
+            raw = libbpf.map_lookup(self._fd("ag_prefix_lens"), maps.U32.pack(proto), maps.PREFIX_LENS_SIZE)
+            got = maps.PrefixLens.unpack(raw)[0] if raw is not None else maps.PrefixLens()
+            self._lens[proto] = got
+        return got
+
+    def _filter_map(self):
+        """The filter array mapped shared, with ctypes u32 counters over it (counter s is u32 number
+        s of the mapping): an assignment is one aligned 32-bit store (struct.pack_into may store
+        byte by byte, and the program could read a counter going from 256 to 255 as 0 in between)."""
+        if self._filter_mm is None:
+            self._filter_mm = mmap.mmap(self._fd("ag_prefix_filter"), maps.FILTER_SIZE * 4, flags=mmap.MAP_SHARED,
+                                        prot=mmap.PROT_READ | mmap.PROT_WRITE)
+            self._filter_arr = (ctypes.c_uint32 * maps.FILTER_SIZE).from_buffer(self._filter_mm)
+        return self._filter_mm
+
+    def _filter_get(self, slot):
+        self._filter_map()
+        return self._filter_arr[slot]
+
+    def _filter_write(self, slot, count):
+        self._filter_map()
+        self._filter_arr[slot] = count
+
+    def _publish(self, bindings, delta):
+        """Count bindings in (+1) or out (-1) of their lengths and filter slots: one write per
+        protocol and per slot touched."""
+        protos, slots = set(), {}
+        for b in bindings:
+            proto = maps.PROTOCOLS[b.protocol]
+            refs = self._lens_get(proto).refs[maps.PrefixLens.kind(b.port)]
+            refs[b.bits] = max(0, refs[b.bits] + delta)
+            protos.add(proto)
+            slot = maps.binding_filter_slot(proto, b.port, b.prefix)
+            slots[slot] = slots.get(slot, 0) + delta
+        # Lengths first when adding, filter first when removing: either order is safe (each only
+        # adds or removes a reason to look), this one keeps a length's bit no later than its slots.
+        order = ("lens", "filter") if delta > 0 else ("filter", "lens")
+        for what in order:
+            if what == "lens":
+                for proto in sorted(protos):
+                    libbpf.map_update(self._fd("ag_prefix_lens"), maps.U32.pack(proto), self._lens[proto].pack())
+            else:
+                for slot, d in sorted(slots.items()):
+                    self._filter_write(slot, max(0, self._filter_get(slot) + d))
+
+    def _recount(self, raw_bindings):
+        """Lengths and filter counters exactly as the bindings say (after a crashed writer)."""
+        keys = [maps.unpack_bind_key(k) for k, _v in raw_bindings]
+        counted = maps.lens_from_bindings((proto, port, maps.to_v6_space(net)[1]) for proto, port, net in keys)
+        for proto in set(counted) | set(self._stored_lens_protocols()):
+            lens = counted.get(proto, maps.PrefixLens())
+            libbpf.map_update(self._fd("ag_prefix_lens"), maps.U32.pack(proto), lens.pack())
+            self._lens[proto] = lens
+        want = maps.filter_counts(keys)
+        have = self.filter_counts()
+        for slot in sorted(set(want) | set(have)):
+            if want.get(slot, 0) != have.get(slot, 0):
+                self._filter_write(slot, want.get(slot, 0))
+
+    _ZERO_PAGE = bytes(4096)
+
+    def filter_counts(self):
+        """{slot: count} of the non-zero ag_prefix_filter counters.
+
+        Writers scan the mapping a page at a time (a few ms for 8 MiB); through a read-only fd,
+        which the kernel does not let map a shared array, it takes batched reads (~0.5 s).
+        """
+        if self.pinned.readonly:
+            image = libbpf.array_values(self._fd("ag_prefix_filter"), maps.FILTER_SIZE // 2, 8)
+        else:
+            image = self._filter_map()
+        page, out = len(self._ZERO_PAGE), {}
+        for start in range(0, maps.FILTER_SIZE * 4, page):
+            chunk = image[start:start + page]
+            if chunk != self._ZERO_PAGE:
+                for i, (n,) in enumerate(maps.U32.iter_unpack(chunk)):
+                    if n:
+                        out[(start >> 2) + i] = n
+        return out
+
+    def _stored_lens_protocols(self):
+        return [p for p in maps.PROTOCOL_NAMES if self._lens_get(p).lengths()]
+
+    def prefix_lens(self):
+        """{protocol name: {(kind, bits): count}} as stored (kind 0 = exact port, 1 = any port).
+
+        Protocols without bindings are left out. Refuses a value whose bits disagree with its counts.
+        """
+        out = {}
+        for proto, name in maps.PROTOCOL_NAMES.items():
+            raw = libbpf.map_lookup(self._fd("ag_prefix_lens"), maps.U32.pack(proto), maps.PREFIX_LENS_SIZE)
+            if raw is None:
+                continue
+            lens, exact_words, any_words = maps.PrefixLens.unpack(raw)
+            if lens.pack() != raw:
+                raise Error("ag_prefix_lens for %s: bits %r %r disagree with counts" % (name, exact_words, any_words))
+            if lens.lengths():
+                out[name] = {(k, b): lens.refs[k][b] for (k, b) in lens.lengths()}
+        return out
 
     # ---- binding ids -------------------------------------------------------
     # A new binding needs a free counter slot (its binding id). Finding one by reading every
@@ -331,27 +455,31 @@ class Dispatcher(object):
         Steps are ordered by model.plan. If the kernel refuses a step, the
         steps done so far are undone, so the set is either old or new.
         """
-        current = self.bindings()
+        raw = self._raw_bindings()
+        current = self.bindings(raw=raw)
         steps = plan(current, desired)
         if not steps:
             return []
         check_program(self.pinned, object_path())
         self._check_capacity(desired)
-        used = self._used_binding_ids()
+        used = {v[1] for _k, v in raw}
         self._ids_map(used)
         self._set_ids(used)  # exact again, whatever a crashed writer left
+        self._recount(raw)
         by_key = {c.key: c for c in current}
         new = [b.key for op, b in steps if op == "put" and b.key not in by_key]
         ids = dict(zip(new, self._reserve_ids(len(new))))
         done, freed = [], []
         try:
+            self._publish([b for op, b in steps if op == "put" and b.key not in by_key], +1)
             for op, b in steps:
                 if op == "put":
-                    self._put(b, ids.get(b.key))
+                    self._put(b, ids.get(b.key), published=True)
                     done.append(("put", b, by_key.get(b.key)))
                 else:
-                    freed.append(self._delete(b))
+                    freed.append(self._delete(b, withdraw=False))
                     done.append(("delete", b, b))
+            self._publish([b for op, b in steps if op == "delete"], -1)
         except OSError as e:
             self._rollback(done)
             raise Error("binding change failed and was rolled back: %s" % e)
@@ -368,7 +496,9 @@ class Dispatcher(object):
             except (OSError, Error):
                 pass
         try:
-            self._set_ids(self._used_binding_ids())
+            raw = self._raw_bindings()
+            self._set_ids({v[1] for _k, v in raw})
+            self._recount(raw)
         except OSError:
             pass
 

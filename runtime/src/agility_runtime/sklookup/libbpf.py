@@ -14,6 +14,7 @@ BPF_F_RDONLY = 1 << 3
 BPF_MAP_TYPE_ARRAY = 2      # enum bpf_map_type
 BPF_SK_LOOKUP = 36          # enum bpf_attach_type
 BPF_LINK_TYPE_NETNS = 5     # enum bpf_link_type
+ENOTSUPP = 524              # the kernel's internal "operation not supported" (not in errno)
 
 
 class BPFError(OSError):
@@ -79,6 +80,11 @@ def lib():
         "bpf_object__find_program_by_name": (vp, [vp, cs]),
         "bpf_map__reuse_fd": (ci, [vp, ci]),
         "bpf_map__fd": (ci, [vp]),
+        "bpf_map__type": (ci, [vp]),
+        "bpf_map__key_size": (cu, [vp]),
+        "bpf_map__value_size": (cu, [vp]),
+        "bpf_map__max_entries": (cu, [vp]),
+        "bpf_map__map_flags": (cu, [vp]),
         "bpf_program__fd": (ci, [vp]),
         "bpf_link_create": (ci, [ci, ci, cu, vp]),
         "bpf_link_update": (ci, [ci, ci, vp]),
@@ -91,6 +97,7 @@ def lib():
         "bpf_map_lookup_elem": (ci, [ci, vp, vp]),
         "bpf_map_delete_elem": (ci, [ci, vp]),
         "bpf_map_get_next_key": (ci, [ci, vp, vp]),
+        "bpf_map_lookup_batch": (ci, [ci, vp, vp, vp, vp, ctypes.POINTER(cu), vp]),
         "bpf_prog_test_run_opts": (ci, [ci, vp]),
         "libbpf_num_possible_cpus": (ci, []),
         "libbpf_set_print": (vp, [vp]),
@@ -124,6 +131,7 @@ class BPFObject:
 
     def __init__(self, path):
         ctypes.set_errno(0)
+        self.path = path
         self.ptr = lib().bpf_object__open_file(os.fsencode(path), None)
         if not self.ptr:
             err = ctypes.get_errno() or errno.EINVAL
@@ -134,6 +142,13 @@ class BPFObject:
         if not m:
             raise BPFError(errno.ENOENT, "map %s not in BPF object" % name)
         return m
+
+    def map_shape(self, name):
+        """(type, key size, value size, max entries, flags) of a map as the object defines it."""
+        m = self._map(name)
+        lb = lib()
+        return (lb.bpf_map__type(m), lb.bpf_map__key_size(m), lb.bpf_map__value_size(m),
+                lb.bpf_map__max_entries(m), lb.bpf_map__map_flags(m))
 
     def reuse_map(self, name, fd):
         _check(lib().bpf_map__reuse_fd(self._map(name), fd), "reuse map %s" % name)
@@ -185,6 +200,15 @@ def obj_get(path, readonly=False):
         opts = _ObjGetOpts(ctypes.sizeof(_ObjGetOpts), BPF_F_RDONLY, 0)
         return _check(lib().bpf_obj_get_opts(os.fsencode(path), ctypes.byref(opts)), "open %s" % path)
     return _check(lib().bpf_obj_get(os.fsencode(path)), "open %s" % path)
+
+
+def map_shape(fd):
+    """(type, key size, value size, max entries, flags) of an existing map (struct bpf_map_info)."""
+    buf = ctypes.create_string_buffer(96)
+    n = ctypes.c_uint32(96)
+    _check(lib().bpf_obj_get_info_by_fd(fd, buf, ctypes.byref(n)), "map info")
+    t, _id, k, v, m, f = (int.from_bytes(buf.raw[i:i + 4], "little") for i in range(0, 24, 4))
+    return t, k, v, m, f
 
 
 def link_info(fd):
@@ -247,13 +271,74 @@ def map_keys(fd, key_size):
         cur = ctypes.create_string_buffer(nxt.raw, key_size)
 
 
-def prog_test_run(prog_fd, ctx_bytes, repeat):
-    """BPF_PROG_TEST_RUN: return (retval, average ns per run)."""
+def map_items(fd, key_size, value_size, chunk=8192):
+    """All (key, value) pairs of a hash map in a few BPF_MAP_LOOKUP_BATCH calls (not two system
+    calls per entry), or None if the kernel has no batch lookup for the map."""
+    out = []
+    in_batch = None
+    cursor = ctypes.c_uint32()
+    while True:
+        keys = ctypes.create_string_buffer(key_size * chunk)
+        vals = ctypes.create_string_buffer(value_size * chunk)
+        count = ctypes.c_uint32(chunk)
+        ret = lib().bpf_map_lookup_batch(fd, in_batch, ctypes.byref(cursor), keys, vals, ctypes.byref(count), None)
+        err = 0
+        if ret < 0:
+            err = -ret if ret != -1 else ctypes.get_errno()
+            if err == errno.ENOSPC:  # one bucket holds more than a chunk
+                chunk *= 4
+                continue
+            if err in (errno.EINVAL, ENOTSUPP) and in_batch is None:
+                return None
+            if err != errno.ENOENT:
+                raise BPFError(err, "map lookup batch: %s" % os.strerror(err))
+        kr, vr = keys.raw, vals.raw
+        for i in range(count.value):
+            out.append((kr[i * key_size:(i + 1) * key_size], vr[i * value_size:(i + 1) * value_size]))
+        if err == errno.ENOENT:
+            return out
+        nxt = ctypes.c_uint32(cursor.value)
+        in_batch = ctypes.byref(nxt)
+
+
+def array_values(fd, max_entries, value_size):
+    """All values of an array map, in key order, in a few BPF_MAP_LOOKUP_BATCH calls."""
+    chunk = 65536
+    out = bytearray()
+    in_batch = None
+    out_batch = ctypes.c_uint32()
+    while len(out) < max_entries * value_size:
+        want = min(chunk, max_entries - len(out) // value_size)
+        keys = ctypes.create_string_buffer(4 * want)
+        vals = ctypes.create_string_buffer(value_size * want)
+        count = ctypes.c_uint32(want)
+        ret = lib().bpf_map_lookup_batch(fd, in_batch, ctypes.byref(out_batch), keys, vals, ctypes.byref(count), None)
+        if ret < 0:
+            err = -ret if ret != -1 else ctypes.get_errno()
+            if err != errno.ENOENT:
+                raise BPFError(err, "map lookup batch: %s" % os.strerror(err))
+        out += vals.raw[:count.value * value_size]
+        if ret < 0 or count.value == 0:
+            break
+        next_key = ctypes.c_uint32(out_batch.value)
+        in_batch = ctypes.byref(next_key)
+    return bytes(out)
+
+
+def prog_test_run(prog_fd, ctx_bytes, repeat, ctx_out=False):
+    """BPF_PROG_TEST_RUN: return (retval, average ns per run), plus the context after the run
+    if ``ctx_out`` (for sk_lookup its first 8 bytes are the selected socket's cookie)."""
     ctx = ctypes.create_string_buffer(bytes(ctx_bytes), len(ctx_bytes))
+    out = ctypes.create_string_buffer(len(ctx_bytes))
     opts = TestRunOpts()
     opts.sz = ctypes.sizeof(opts)
     opts.ctx_in = ctypes.cast(ctx, ctypes.c_void_p)
     opts.ctx_size_in = len(ctx_bytes)
+    if ctx_out:
+        opts.ctx_out = ctypes.cast(out, ctypes.c_void_p)
+        opts.ctx_size_out = len(ctx_bytes)
     opts.repeat = repeat
     _check(lib().bpf_prog_test_run_opts(prog_fd, ctypes.byref(opts)), "prog test run")
+    if ctx_out:
+        return opts.retval, opts.duration, out.raw
     return opts.retval, opts.duration

@@ -3,7 +3,11 @@
     <bpffs>/agility/<netns inode>/
         link              bpf_link attaching the program to the netns
         prog              the program currently behind the link
-        ag_bindings ...   the maps (see maps.MAP_NAMES)
+        ag_binding_hash ...   the maps (see maps.MAP_NAMES)
+
+State pinned by a version with the old binding layout (one LPM trie,
+``ag_bindings``) is migrated by ``load`` and ``upgrade`` (see migrate()); every
+other command refuses it and says to run ``upgrade``.
 
 A new directory is filled under a temporary name and renamed into place, so
 other processes see either no state or a complete one. Writers hold an
@@ -15,9 +19,11 @@ import fcntl
 import grp
 import os
 import stat
+import struct
 
 from . import libbpf, netns
 from .errors import Error
+from . import maps
 from .maps import MAP_NAMES, PROG_NAME
 
 DEFAULT_BPFFS = "/sys/fs/bpf"
@@ -96,18 +102,34 @@ def _apply_modes(path, gid, is_dir=False, group_read=True):
         os.chmod(path, 0o640 if (gid is not None and group_read) else 0o600)
 
 
-class Pinned(object):
-    """Open fds to the pinned objects of one namespace."""
+def has_lpm_layout(paths):
+    """True if the state still has the old LPM binding map (pinned before, or mid-way through, a migration)."""
+    return os.path.exists(paths.pin(maps.LPM_MAP))
 
-    def __init__(self, paths, readonly=False):
+
+class Pinned(object):
+    """Open fds to the pinned objects of one namespace.
+
+    ``lpm=True`` (migration only) opens state with the old LPM binding layout:
+    its ``ag_bindings`` map and the maps both layouts share.
+    """
+
+    def __init__(self, paths, readonly=False, lpm=False):
         self.paths = paths
         self.readonly = readonly
         self.fds = {}
         if not os.path.isdir(paths.dir):
             raise Error("sk_lookup dispatcher not loaded in this network namespace (netns %d); run 'agility-lookup load'"
                         % paths.ino)
+        if lpm:
+            names = (maps.LPM_MAP,) + tuple(n for n in MAP_NAMES if n not in maps.BINDING_MAPS)
+        elif has_lpm_layout(paths):
+            raise Error("state in %s has the binding layout of an older agility-lookup (LPM trie); "
+                        "run 'agility-lookup upgrade' to migrate it" % paths.dir)
+        else:
+            names = MAP_NAMES
         try:
-            for name in MAP_NAMES:
+            for name in names:
                 self.fds[name] = libbpf.obj_get(paths.pin(name), readonly=readonly)
             if not readonly:
                 self.fds["link"] = libbpf.obj_get(paths.pin("link"))
@@ -166,6 +188,8 @@ def load(object_path, root=None, group=None):
     with flocked(paths.base):
         if os.path.isdir(paths.dir):
             if _state_is_live(paths):
+                if has_lpm_layout(paths):
+                    migrate(object_path, paths)
                 if gid is not None:
                     set_group(paths, gid)
                 return paths, False
@@ -209,12 +233,18 @@ def set_group(paths, gid):
 
 
 def upgrade(object_path, root=None):
-    """Swap the program behind the link for a freshly loaded one; maps stay."""
+    """Swap the program behind the link for a freshly loaded one; maps stay.
+
+    State with the old LPM binding layout is migrated instead (migrate()).
+    """
     paths = Paths(root)
+    if has_lpm_layout(paths):
+        return migrate(object_path, paths)
     with Pinned(paths) as pinned, flocked(paths.dir):
         try:
             with libbpf.BPFObject(object_path) as obj:
                 for name in MAP_NAMES:
+                    _check_shape(obj, name, pinned[name], paths)
                     obj.reuse_map(name, pinned[name])
                 obj.load()
                 prog_fd = obj.prog_fd(PROG_NAME)
@@ -231,6 +261,85 @@ def upgrade(object_path, root=None):
                 new_id = libbpf.prog_info(prog_fd).id
         except OSError as e:
             raise Error("upgrade failed: %s" % e)
+    return old_id, new_id
+
+
+def _check_shape(obj, name, fd, paths):
+    """Refuse to hand a pinned map to a program that defines it otherwise.
+
+    libbpf adopts a reused map as it is, without comparing it with the object's definition, and
+    the verifier only checks memory safety: a map of another layout would be read wrongly.
+    """
+    have, want = libbpf.map_shape(fd), obj.map_shape(name)
+    if have != want:
+        raise Error("pinned map %s in %s has another layout than %s expects (type, key, value, entries, "
+                    "flags %s, not %s); run 'agility-lookup unload' and 'agility-lookup load', then load the "
+                    "bindings again" % (name, paths.dir, obj.path, have, want))
+
+
+def migrate(object_path, paths):
+    """Move state from the old LPM binding layout to this one; return (old prog id, new prog id).
+
+    The new program is loaded with the kept maps (sockets, destinations, counters, address hits)
+    and new, empty binding maps, which are filled from the LPM trie (same binding ids, so
+    counters carry over) before the link switches to the new program: lookups see the old
+    program with the old map, then the new program with the full new maps, never a mix.
+    ``ag_bindings`` is unpinned last; while it exists the state counts as old (writers refuse
+    it), so a migration interrupted at any point is redone from the trie by the next
+    ``upgrade``, which nothing has changed in the meantime.
+    """
+    with Pinned(paths, lpm=True) as pinned, flocked(paths.dir):
+        if not has_lpm_layout(paths):  # another process migrated it while we waited for the lock
+            return (libbpf.prog_info(pinned["prog"]).id,) * 2
+        try:
+            entries = []
+            for k in libbpf.map_keys(pinned[maps.LPM_MAP], maps.LPM_BIND_KEY_SIZE):
+                v = libbpf.map_lookup(pinned[maps.LPM_MAP], k, maps.BIND_VAL_SIZE)
+                if v is not None:
+                    entries.append((maps.unpack_lpm_bind_key(k), v))
+            with libbpf.BPFObject(object_path) as obj:
+                for name in MAP_NAMES:
+                    if name not in maps.BINDING_MAPS:
+                        _check_shape(obj, name, pinned[name], paths)
+                        obj.reuse_map(name, pinned[name])
+                obj.load()
+                hash_fd, lens_fd = obj.map_fd("ag_binding_hash"), obj.map_fd("ag_prefix_lens")
+                for (proto, port, net), v in entries:
+                    libbpf.map_update(hash_fd, maps.pack_bind_key(proto, port, net), v)
+                counted = maps.lens_from_bindings(
+                    (proto, port, maps.to_v6_space(net)[1]) for (proto, port, net), _v in entries)
+                for proto, lens in counted.items():
+                    libbpf.map_update(lens_fd, maps.U32.pack(proto), lens.pack())
+                filter_fd = obj.map_fd("ag_prefix_filter")
+                pairs = {}
+                for slot, n in maps.filter_counts(key for key, _v in entries).items():
+                    pairs.setdefault(slot >> 1, [0, 0])[slot & 1] = n
+                for elem, (c0, c1) in pairs.items():
+                    libbpf.map_update(filter_fd, maps.U32.pack(elem), struct.pack("=II", c0, c1))
+                st = os.stat(paths.pin(maps.LPM_MAP))
+                for name in maps.BINDING_MAPS:
+                    tmp = paths.pin(name + "-new")
+                    if os.path.exists(tmp):
+                        os.unlink(tmp)
+                    libbpf.obj_pin(obj.map_fd(name), tmp)
+                    os.chown(tmp, -1, st.st_gid)
+                    os.chmod(tmp, stat.S_IMODE(st.st_mode))
+                    os.rename(tmp, paths.pin(name))
+                prog_fd = obj.prog_fd(PROG_NAME)
+                old_id = libbpf.prog_info(pinned["prog"]).id
+                libbpf.link_update(pinned["link"], prog_fd)
+                tmp = paths.pin("prog-new")
+                if os.path.exists(tmp):
+                    os.unlink(tmp)
+                libbpf.obj_pin(prog_fd, tmp)
+                st = os.stat(paths.pin("prog"))
+                os.chown(tmp, -1, st.st_gid)
+                os.chmod(tmp, stat.S_IMODE(st.st_mode))
+                os.rename(tmp, paths.pin("prog"))
+                new_id = libbpf.prog_info(prog_fd).id
+            os.unlink(paths.pin(maps.LPM_MAP))
+        except OSError as e:
+            raise Error("migration of the binding layout failed (run 'agility-lookup upgrade' again): %s" % e)
     return old_id, new_id
 
 
