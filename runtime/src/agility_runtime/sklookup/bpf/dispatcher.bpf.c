@@ -307,6 +307,11 @@ int find_binding(__u32 proto, __u16 port, const struct addr_words *a, struct bin
 		for (int i = 0; i < 64 && todo && !b; i++) {
 			__u64 one = todo & -todo;  /* the lowest set bit: the longest length left */
 			__u32 pos = w * 64 + bit_index(one);
+			/* No length has a bit past 128 (only a writer's bug would set one). The check is
+			 * also the bound of pos_masks[pos] that the 6.1 verifier needs: it loses w's
+			 * range when w is spilled to the stack ("R1 unbounded memory access"). */
+			if (pos > MAX_PREFIX_LEN)
+				break;
 			__u32 len = MAX_PREFIX_LEN - pos;
 			todo &= todo - 1;
 			key.prefixlen = len;
@@ -358,7 +363,7 @@ int agility_dispatch(struct bpf_sk_lookup *ctx)
 		return SK_PASS;
 	}
 
-	struct bind_val found;
+	struct bind_val found = {};  /* initialised: 6.1 refuses uninitialised stack passed to a global function */
 	if (!find_binding(ctx->protocol, bpf_htons((__u16)ctx->local_port), &a, &found))
 		return SK_PASS;
 	struct bind_val *b = &found;
