@@ -101,7 +101,7 @@ def expected(model, socks, proto, addr, port):
 
 def check_queries(d, model, socks, rng, n):
     prog = d.pinned["prog"]
-    for _ in range(n):
+    for dummy in range(n):
         proto = rng.choice(["tcp", "udp"])
         space = SPACES[rng.choice([4, 6])]
         addr = str(space.network_address + rng.randrange(space.num_addresses))
@@ -125,7 +125,7 @@ def test_program_follows_the_precedence_model(lab, seed):
             label = iter("b%d" % i for i in range(10 ** 6))
             # A whole set through replace() (load-bindings) ...
             want = {}
-            for _ in range(rng.randrange(5, 60)):
+            for dummy in range(rng.randrange(5, 60)):
                 want[random_key(rng)] = next(label)
             d.replace([Binding(p, pre, port, l) for (p, pre, port), l in want.items()])
             for key, l in want.items():
@@ -133,7 +133,7 @@ def test_program_follows_the_precedence_model(lab, seed):
                 socks.ensure(l, ipaddress.ip_network(key[1]).version, key[0])
             check_queries(d, model, socks, rng, 300)
             # ... then one change at a time: new keys, relabels, removals.
-            for _ in range(40):
+            for dummy in range(40):
                 if model.bindings and rng.random() < 0.4:
                     key = rng.choice(sorted(model.bindings))
                     d.unbind(*key)
