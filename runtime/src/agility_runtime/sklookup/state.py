@@ -232,6 +232,19 @@ def set_group(paths, gid):
         _apply_modes(paths.pin(name), gid)
 
 
+def _pin_in_place(fd, paths, name, like):
+    """Pin fd as <state>/name, replacing any pin there in one rename, with the group and mode
+    of the pin `like` (so that --group readers keep their access)."""
+    tmp = paths.pin(name + "-new")
+    if os.path.exists(tmp):
+        os.unlink(tmp)
+    libbpf.obj_pin(fd, tmp)
+    st = os.stat(paths.pin(like))
+    os.chown(tmp, -1, st.st_gid)
+    os.chmod(tmp, stat.S_IMODE(st.st_mode))
+    os.rename(tmp, paths.pin(name))
+
+
 def upgrade(object_path, root=None):
     """Swap the program behind the link for a freshly loaded one; maps stay.
 
@@ -250,14 +263,7 @@ def upgrade(object_path, root=None):
                 prog_fd = obj.prog_fd(PROG_NAME)
                 old_id = libbpf.prog_info(pinned["prog"]).id
                 libbpf.link_update(pinned["link"], prog_fd)
-                tmp = paths.pin("prog-new")
-                if os.path.exists(tmp):
-                    os.unlink(tmp)
-                libbpf.obj_pin(prog_fd, tmp)
-                st = os.stat(paths.pin("prog"))
-                os.chown(tmp, -1, st.st_gid)
-                os.chmod(tmp, stat.S_IMODE(st.st_mode))
-                os.rename(tmp, paths.pin("prog"))
+                _pin_in_place(prog_fd, paths, "prog", like="prog")
                 new_id = libbpf.prog_info(prog_fd).id
         except OSError as e:
             raise Error("upgrade failed: %s" % e)
@@ -316,26 +322,12 @@ def migrate(object_path, paths):
                     pairs.setdefault(slot >> 1, [0, 0])[slot & 1] = n
                 for elem, (c0, c1) in pairs.items():
                     libbpf.map_update(filter_fd, maps.U32.pack(elem), struct.pack("=II", c0, c1))
-                st = os.stat(paths.pin(maps.LPM_MAP))
                 for name in maps.BINDING_MAPS:
-                    tmp = paths.pin(name + "-new")
-                    if os.path.exists(tmp):
-                        os.unlink(tmp)
-                    libbpf.obj_pin(obj.map_fd(name), tmp)
-                    os.chown(tmp, -1, st.st_gid)
-                    os.chmod(tmp, stat.S_IMODE(st.st_mode))
-                    os.rename(tmp, paths.pin(name))
+                    _pin_in_place(obj.map_fd(name), paths, name, like=maps.LPM_MAP)
                 prog_fd = obj.prog_fd(PROG_NAME)
                 old_id = libbpf.prog_info(pinned["prog"]).id
                 libbpf.link_update(pinned["link"], prog_fd)
-                tmp = paths.pin("prog-new")
-                if os.path.exists(tmp):
-                    os.unlink(tmp)
-                libbpf.obj_pin(prog_fd, tmp)
-                st = os.stat(paths.pin("prog"))
-                os.chown(tmp, -1, st.st_gid)
-                os.chmod(tmp, stat.S_IMODE(st.st_mode))
-                os.rename(tmp, paths.pin("prog"))
+                _pin_in_place(prog_fd, paths, "prog", like="prog")
                 new_id = libbpf.prog_info(prog_fd).id
             os.unlink(paths.pin(maps.LPM_MAP))
         except OSError as e:
