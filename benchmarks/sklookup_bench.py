@@ -16,14 +16,16 @@ Prints, all measured in this one run:
   4. One change (bind a new key, relabel it, unbind it) with 100,000 bindings in the map: through
      the library, through the CLI (and the CLI's start-up alone), and the old whole-set path
      (read every binding, plan, replace) as the reference.
-  5. load-bindings of 100,000 bindings into an empty set through the library (Dispatcher.replace).
+  5. load-bindings of 100,000 bindings through the CLI: into an empty set, the same again, 10%
+     relabelled, 10% removed (and, with --reference-runtime DIR, the same with an older runtime).
 
 Each namespace is private and torn down; the state lives on a bpffs mounted for the run.
 Usage: sudo .venv/bin/python benchmarks/sklookup_bench.py [--seconds 1] [--rounds 5] [--skip-naive]
-       [--sections 1,2,3,4,5]
+       [--sections 1,2,3,4,5] [--reference-runtime OLD_CHECKOUT/runtime/src]
 """
 import argparse
 import ipaddress
+import json
 import os
 import random
 import resource
@@ -312,28 +314,70 @@ def section_lookup(args, bpffs, orig, rng):
     os.close(fd)
 
 
+def mixed_bindings(rng, n):
+    """n distinct bindings as an operator's file has them: IPv4 and IPv6, tcp and udp, /20 to /32
+    and /48 to /128, exact ports and any port, ten labels."""
+    out, seen = [], set()
+    while len(out) < n:
+        if rng.random() < 0.5:
+            plen = rng.choice([20, 24, 28, 32])
+            net = ipaddress.IPv4Network(((0xC6120000 | rng.getrandbits(17)) >> (32 - plen) << (32 - plen), plen))
+        else:
+            plen = rng.choice([48, 56, 64, 128])
+            net = ipaddress.IPv6Network((((0x20010DB8 << 96) | rng.getrandbits(96)) >> (128 - plen) << (128 - plen), plen))
+        b = {"protocol": rng.choice(["tcp", "udp"]), "prefix": str(net), "port": rng.choice([0, 53, 80, 443]),
+             "label": "l%d" % (len(out) % 10)}
+        k = (b["protocol"], b["prefix"], b["port"])
+        if k not in seen:
+            seen.add(k)
+            out.append(b)
+    return out
+
+
+def _cli_load_bindings(bpffs, path, pythonpath):
+    """Wall and CPU seconds of one `agility-lookup load-bindings PATH` process (start-up included)."""
+    env = dict(os.environ, PYTHONPATH=pythonpath)
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    t0 = time.perf_counter()
+    subprocess.run([sys.executable, "-m", "agility_runtime.sklookup", "--bpffs", bpffs, "load-bindings", path],
+                   check=True, env=env, stdout=subprocess.DEVNULL)
+    wall = time.perf_counter() - t0
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return wall, (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+
+
 def section_load_bindings(args, bpffs, orig, rng):
     n = args.max_bindings
-    print("== 5. load-bindings of %d bindings into an empty set, through the library (Dispatcher.replace) ==" % n)
-    ns.setns(orig)
-    fd = new_netns()
-    state.load(object_path(), bpffs)
-    keys = random_keys(rng, n)
-    bs = [Binding("tcp", net, port, "l%d" % (i % 10)) for i, (port, net) in enumerate(keys)]
-    with Dispatcher(bpffs, write=True) as d:
-        t0 = time.perf_counter()
-        steps = d.replace(bs)
-        t1 = time.perf_counter()
-    with Dispatcher(bpffs, write=True) as d:
-        t2 = time.perf_counter()
-        again = d.replace(bs)
-        t3 = time.perf_counter()
-        assert len(d.bindings()) == n
-    print("  %d bindings applied (%d steps) in %.2fs; the same set again (no change: read, plan) %.2fs (%d steps)"
-          % (n, len(steps), t1 - t0, t3 - t2, len(again)))
-    state.unload(bpffs)
-    ns.setns(orig)
-    os.close(fd)
+    print("== 5. load-bindings of %d bindings through the CLI (one process each, start-up included) ==" % n)
+    print("  a mixed set (IPv4 and IPv6, tcp and udp, exact and any port, 10 labels); then the same")
+    print("  file again (no change), 10%% relabelled, 10%% removed%s" % (
+        "; each step also by the runtime at %s, interleaved" % args.reference_runtime if args.reference_runtime else ""))
+    base = mixed_bindings(rng, n)
+    relabelled = [dict(b, label="r%d" % (i % 10)) if i % 10 == 0 else b for i, b in enumerate(base)]
+    shrunk = [b for i, b in enumerate(relabelled) if i % 10 != 5]
+    files = []
+    for name, items in (("load", base), ("again", base), ("relabel", relabelled), ("shrink", shrunk)):
+        with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False) as f:
+            json.dump({"bindings": items}, f)
+        files.append((name, f.name))
+    ours = os.path.dirname(os.path.dirname(os.path.abspath(__file__))) + "/runtime/src"
+    runtimes = [("this", ours)] + ([("reference", args.reference_runtime)] if args.reference_runtime else [])
+    try:
+        for label, path in runtimes:
+            ns.setns(orig)
+            fd = new_netns()
+            state.load(object_path(), bpffs)
+            for step, fname in files:
+                wall, cpu = _cli_load_bindings(bpffs, fname, path)
+                print("  %-9s %-8s %6.2fs wall %6.2fs cpu" % (label, step, wall, cpu))
+            with Dispatcher(bpffs) as d:
+                assert len(d.bindings(sort=False)) == len(shrunk)
+            state.unload(bpffs)
+            ns.setns(orig)
+            os.close(fd)
+    finally:
+        for _name, fname in files:
+            os.unlink(fname)
 
 
 def section_cli(bpffs, orig, rng):
@@ -503,6 +547,7 @@ def main():
     ap.add_argument("--seed", type=int, default=4)
     ap.add_argument("--lookup-rounds", type=int, default=5, help="interleaved rounds of section 2")
     ap.add_argument("--sections", default="1,2,3,4,5", help="which sections to run")
+    ap.add_argument("--reference-runtime", help="section 5: also time this runtime/src (e.g. an older checkout's)")
     args = ap.parse_args()
     sections = set(args.sections.split(","))
     if os.geteuid() != 0:

@@ -8,7 +8,7 @@ from .errors import Error
 
 def binding_text(b):
     """``tcp 198.18.0.0/20 port 80 -> web`` (port 0 shown as ``any``)."""
-    return "%s %s port %s -> %s" % (b.protocol, b.prefix, b.port or "any", b.label)
+    return "%s %s port %s -> %s" % (b.protocol, b.prefix_text, b.port or "any", b.label)
 
 
 def parse_prefix_filter(text):

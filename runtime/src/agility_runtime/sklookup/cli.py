@@ -11,7 +11,7 @@ from .dispatcher import Dispatcher
 from .errors import Error
 from .binding_view import binding_text, select
 from .metrics import collect
-from .model import Binding, parse_set
+from .model import Binding, parse_set, sort_key
 from .sockets import describe, fd_from_pid, systemd_fds
 from ..version import VersionAction
 
@@ -19,8 +19,10 @@ PROG = "agility-lookup"
 
 
 def _emit(args, data, text):
+    """Print ``data`` as JSON with --json, else ``text``; ``data`` may be a function making it
+    (at 100,000 bindings load-bindings' before and after lists cost more than the change)."""
     if getattr(args, "json", False):
-        print(json.dumps(data, indent=None, sort_keys=True))
+        print(json.dumps(data() if callable(data) else data, indent=None, sort_keys=True))
     elif text is not None:
         print(text)
 
@@ -30,7 +32,7 @@ def _bindings_text(bindings):
         return "no bindings"
     rows = ["%-5s %-43s %5s  %s" % ("PROTO", "PREFIX", "PORT", "LABEL")]
     for b in bindings:
-        rows.append("%-5s %-43s %5s  %s" % (b.protocol, b.prefix, b.port or "*", b.label))
+        rows.append("%-5s %-43s %5s  %s" % (b.protocol, b.prefix_text, b.port or "*", b.label))
     return "\n".join(rows)
 
 
@@ -109,21 +111,25 @@ def _read_set(path):
         if set(data) - {"bindings"}:
             raise Error("%s: top-level object may only have 'bindings'" % path)
         data = data.get("bindings", [])
-    return parse_set(data)
+    return parse_set(data, sort=False)  # replace() plans its own order; output is sorted when printed
 
 
 def cmd_load_bindings(args):
     desired = _read_set(args.file)
     from .model import plan
     with Dispatcher(args.bpffs, write=not args.dry_run, readonly=args.dry_run) as d:
-        before = d.bindings()
+        entries = d.binding_entries()
+        before = d.bindings(raw=entries, sort=False)
         if args.dry_run:
             steps = plan(before, desired)
         else:
-            steps = d.replace(desired)
+            steps = d.replace(desired, entries, before)
         after = desired if steps else before
-    data = {"changed": bool(steps), "dry_run": args.dry_run, "steps": _steps_json(steps),
-            "before": [b.as_dict() for b in before], "after": [b.as_dict() for b in after]}
+
+    def data():
+        return {"changed": bool(steps), "dry_run": args.dry_run, "steps": _steps_json(steps),
+                "before": [b.as_dict() for b in sorted(before, key=sort_key)],
+                "after": [b.as_dict() for b in sorted(after, key=sort_key)]}
     text = "%s %d step(s)" % ("would apply" if args.dry_run else "applied", len(steps)) if steps else "unchanged"
     _emit(args, data, text)
 

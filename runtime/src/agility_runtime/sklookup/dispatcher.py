@@ -57,11 +57,13 @@ class Dispatcher(object):
     def _fd(self, name):
         return self.pinned[name]
 
-    def _raw_bindings(self):
+    def binding_entries(self):
+        """[(hash key bytes, (destination id, binding id, length))] as stored."""
         fd = self._fd("ag_binding_hash")
         items = libbpf.map_items(fd, maps.BIND_KEY_SIZE, maps.BIND_VAL_SIZE)
         if items is not None:
-            return [(k, maps.unpack_bind_val(v)) for k, v in items]
+            unpack = maps.unpack_bind_val
+            return [(k, unpack(v)) for k, v in items]
         out = []
         for k in libbpf.map_keys(fd, maps.BIND_KEY_SIZE):
             v = libbpf.map_lookup(fd, k, maps.BIND_VAL_SIZE)
@@ -113,20 +115,21 @@ class Dispatcher(object):
     def dest_names(self):
         return {v[0]: k for k, v in self._raw_dests().items()}
 
-    def bindings(self, counters=False, raw=None):
-        """The bindings, sorted; ``raw``: as read by _raw_bindings (to read the map once)."""
+    def bindings(self, counters=False, raw=None, sort=True):
+        """The bindings, sorted unless ``sort`` is false; ``raw``: as read by binding_entries (to
+        read the map once)."""
         names = self.dest_names()
         out = []
-        for k, (dest_id, binding_id, _bits) in (self._raw_bindings() if raw is None else raw):
-            proto, port, prefix = maps.unpack_bind_key(k)
-            label = names.get(dest_id, ("?",))[0]
-            b = Binding(maps.PROTOCOL_NAMES.get(proto, str(proto)), prefix, port, label)
+        for k, (dest_id, binding_id, _bits) in (self.binding_entries() if raw is None else raw):
+            b = Binding.from_key(k, names.get(dest_id, ("?",))[0])
             if counters:
                 c = self._counters("ag_bind_metrics", binding_id)
                 out.append((b, {"id": binding_id, "lookups": c[0], "missing_socket": c[1],
                                 "incompatible_socket": c[2]}))
             else:
                 out.append(b)
+        if not sort:
+            return out
         key = (lambda t: sort_key(t[0])) if counters else sort_key
         return sorted(out, key=key)
 
@@ -201,14 +204,12 @@ class Dispatcher(object):
 
     @staticmethod
     def _domain_of(b):
-        return socket.AF_INET if b.prefix.version == 4 else socket.AF_INET6
+        return socket.AF_INET if b.version == 4 else socket.AF_INET6
 
     # ---- bindings -----------------------------------------------------------
     def _lookup_binding(self, b):
         """The entry stored under exactly b's key, or None (a hash lookup: exact)."""
-        raw = libbpf.map_lookup(self._fd("ag_binding_hash"),
-                                maps.pack_bind_key(maps.PROTOCOLS[b.protocol], b.port, b.prefix),
-                                maps.BIND_VAL_SIZE)
+        raw = libbpf.map_lookup(self._fd("ag_binding_hash"), maps.binding_key(b), maps.BIND_VAL_SIZE)
         return None if raw is None else maps.unpack_bind_val(raw)
 
     def _put(self, b, binding_id=None, published=False):
@@ -227,7 +228,7 @@ class Dispatcher(object):
             binding_id = self._reserve_ids(1)[0]
         if old is None and not published:
             self._publish([b], +1)  # before the entry
-        libbpf.map_update(self._fd("ag_binding_hash"), maps.pack_bind_key(proto, b.port, b.prefix),
+        libbpf.map_update(self._fd("ag_binding_hash"), maps.binding_key(b),
                           maps.pack_bind_val(dest_id, binding_id, b.bits))
         if old is not None:
             old_label = self.dest_names_by_id(old[0])
@@ -249,7 +250,7 @@ class Dispatcher(object):
         old = self._lookup_binding(b)
         if old is None:
             return None
-        libbpf.map_delete(self._fd("ag_binding_hash"), maps.pack_bind_key(proto, b.port, b.prefix))
+        libbpf.map_delete(self._fd("ag_binding_hash"), maps.binding_key(b))
         if withdraw:
             self._publish([b], -1)  # after the entry
         label = self.dest_names_by_id(old[0])
@@ -294,34 +295,41 @@ class Dispatcher(object):
     def _publish(self, bindings, delta):
         """Count bindings in (+1) or out (-1) of their lengths and filter slots: one write per
         protocol and per slot touched."""
-        protos, slots = set(), {}
+        slots = {}
+        lens = {}
+        slot_of = maps.filter_slot
         for b in bindings:
             proto = maps.PROTOCOLS[b.protocol]
-            refs = self._lens_get(proto).refs[maps.PrefixLens.kind(b.port)]
-            refs[b.bits] = max(0, refs[b.bits] + delta)
-            protos.add(proto)
-            slot = maps.binding_filter_slot(proto, b.port, b.prefix)
+            refs = lens.get(proto)
+            if refs is None:
+                refs = lens[proto] = self._lens_get(proto).refs
+            kind = refs[maps.PrefixLens.kind(b.port)]
+            kind[b.bits] = max(0, kind[b.bits] + delta)
+            slot = slot_of(proto, b.bits, b.addr16, b.port)
             slots[slot] = slots.get(slot, 0) + delta
         # Lengths first when adding, filter first when removing: either order is safe (each only
         # adds or removes a reason to look), this one keeps a length's bit no later than its slots.
         order = ("lens", "filter") if delta > 0 else ("filter", "lens")
         for what in order:
             if what == "lens":
-                for proto in sorted(protos):
+                for proto in sorted(lens):
                     libbpf.map_update(self._fd("ag_prefix_lens"), maps.U32.pack(proto), self._lens[proto].pack())
-            else:
+            elif slots:
+                self._filter_map()
+                counters = self._filter_arr
                 for slot, d in sorted(slots.items()):
-                    self._filter_write(slot, max(0, self._filter_get(slot) + d))
+                    n = counters[slot] + d
+                    counters[slot] = n if n > 0 else 0
 
     def _recount(self, raw_bindings):
         """Lengths and filter counters exactly as the bindings say (after a crashed writer)."""
-        keys = [maps.unpack_bind_key(k) for k, _v in raw_bindings]
-        counted = maps.lens_from_bindings((proto, port, maps.to_v6_space(net)[1]) for proto, port, net in keys)
+        keys = [maps.unpack_bind_key_raw(k) for k, _v in raw_bindings]
+        counted = maps.lens_from_bindings((proto, port, bits) for proto, port, _addr, bits in keys)
         for proto in set(counted) | set(self._stored_lens_protocols()):
             lens = counted.get(proto, maps.PrefixLens())
             libbpf.map_update(self._fd("ag_prefix_lens"), maps.U32.pack(proto), lens.pack())
             self._lens[proto] = lens
-        want = maps.filter_counts(keys)
+        want = maps.filter_counts_raw(keys)
         have = self.filter_counts()
         for slot in sorted(set(want) | set(have)):
             if want.get(slot, 0) != have.get(slot, 0):
@@ -425,8 +433,8 @@ class Dispatcher(object):
         self._id_cursor = i
         if out:
             self._flush_ids()
-        for binding_id in out:
-            self._zero_counters("ag_bind_metrics", binding_id)
+            zero = b"\0" * self._counters_size("ag_bind_metrics")
+            libbpf.map_update_batch(self._fd("ag_bind_metrics"), [maps.U32.pack(i) for i in out], [zero] * len(out))
         return out
 
     def _release_ids(self, ids):
@@ -439,7 +447,7 @@ class Dispatcher(object):
         self._flush_ids()
 
     def _used_binding_ids(self):
-        return {v[1] for _k, v in self._raw_bindings()}
+        return {v[1] for _k, v in self.binding_entries()}
 
     def _check_capacity(self, desired):
         if len(desired) > maps.MAX_BINDINGS:
@@ -449,14 +457,18 @@ class Dispatcher(object):
         if len(dests) > maps.MAX_DESTINATIONS:
             raise Error("too many destinations: %d > %d" % (len(dests), maps.MAX_DESTINATIONS))
 
-    def replace(self, desired):
+    def replace(self, desired, entries=None, current=None):
         """Make the binding set equal ``desired``; return the applied steps.
 
-        Steps are ordered by model.plan. If the kernel refuses a step, the
-        steps done so far are undone, so the set is either old or new.
+        Steps are ordered by model.plan and written in that order, in batches (a system call per
+        16,384 bindings). Destination reference counts go up before the bindings change and down
+        to their exact new values after. If the kernel refuses a step, the steps done so far are
+        undone and the counts recounted from the map, so the set is either old or new.
+        ``entries`` and ``current``: binding_entries() and bindings(raw=entries) as the caller read
+        them under this writer's lock.
         """
-        raw = self._raw_bindings()
-        current = self.bindings(raw=raw)
+        raw = self.binding_entries() if entries is None else entries
+        current = self.bindings(raw=raw, sort=False) if current is None else current
         steps = plan(current, desired)
         if not steps:
             return []
@@ -466,25 +478,102 @@ class Dispatcher(object):
         self._ids_map(used)
         self._set_ids(used)  # exact again, whatever a crashed writer left
         self._recount(raw)
-        by_key = {c.key: c for c in current}
-        new = [b.key for op, b in steps if op == "put" and b.key not in by_key]
-        ids = dict(zip(new, self._reserve_ids(len(new))))
-        done, freed = [], []
+        old_val = dict(raw)
+        puts = [b for op, b in steps if op == "put"]
+        dels = [b for op, b in steps if op == "delete"]
+        put_keys = [maps.binding_key(b) for b in puts]
+        new = [b for b, k in zip(puts, put_keys) if k not in old_val]
+        refs = self._dest_refs(desired)
         try:
-            self._publish([b for op, b in steps if op == "put" and b.key not in by_key], +1)
-            for op, b in steps:
-                if op == "put":
-                    self._put(b, ids.get(b.key), published=True)
-                    done.append(("put", b, by_key.get(b.key)))
-                else:
-                    freed.append(self._delete(b, withdraw=False))
-                    done.append(("delete", b, b))
-            self._publish([b for op, b in steps if op == "delete"], -1)
+            new_ids = iter(self._reserve_ids(len(new)))
+            dest_ids = self._dests_up(refs)
+            self._publish(new, +1)
+            put_vals = [maps.pack_bind_val(dest_ids[(b.label, self._domain_of(b), maps.PROTOCOLS[b.protocol])],
+                                           old_val[k][1] if k in old_val else next(new_ids), b.bits)
+                        for b, k in zip(puts, put_keys)]
+            try:
+                libbpf.map_update_batch(self._fd("ag_binding_hash"), put_keys, put_vals)
+            except libbpf.BatchError as e:
+                self._undo_puts(put_keys[:e.done], old_val)
+                raise
+            del_keys = [maps.binding_key(b) for b in dels]
+            try:
+                libbpf.map_delete_batch(self._fd("ag_binding_hash"), del_keys)
+            except libbpf.BatchError as e:
+                self._undo_puts(put_keys, old_val)
+                libbpf.map_update_batch(self._fd("ag_binding_hash"), del_keys[:e.done],
+                                        [maps.pack_bind_val(*old_val[k]) for k in del_keys[:e.done]])
+                raise
+            self._publish(dels, -1)
+            self._dests_exact(refs)
         except OSError as e:
-            self._rollback(done)
+            self._repair()
             raise Error("binding change failed and was rolled back: %s" % e)
-        self._release_ids(freed)
+        self._release_ids([old_val[k][1] for k in del_keys])
         return steps
+
+    def _undo_puts(self, keys, old_val):
+        """Put back what ``keys`` held before (or remove them if they were new)."""
+        fd = self._fd("ag_binding_hash")
+        for k in reversed(keys):
+            try:
+                if k in old_val:
+                    libbpf.map_update(fd, k, maps.pack_bind_val(*old_val[k]))
+                else:
+                    libbpf.map_delete(fd, k)
+            except OSError:
+                pass
+
+    def _dest_refs(self, bindings):
+        """{(label, domain, protocol number): number of bindings} of a binding set."""
+        out = {}
+        for b in bindings:
+            k = (b.label, b.version, b.protocol)
+            out[k] = out.get(k, 0) + 1
+        domains = {4: socket.AF_INET, 6: socket.AF_INET6}
+        return {(label, domains[v], maps.PROTOCOLS[p]): n for (label, v, p), n in out.items()}
+
+    def _dests_up(self, refs):
+        """Create the destinations ``refs`` (_dest_refs of the new set) names and raise every count to at least its new
+        value (a count too high for a while only keeps a destination; too low could free one
+        still in use). Return {(label, domain, protocol number): destination id}."""
+        fd = self._fd("ag_dests")
+        have = self._raw_dests()
+        used = {v[0] for v in have.values()}
+        ids = {}
+        for k, n in sorted(refs.items()):
+            if k in have:
+                dest_id, refs = have[k]
+                if n > refs:
+                    libbpf.map_update(fd, maps.pack_dest_key(*k), maps.pack_dest_val(dest_id, n))
+            else:
+                dest_id = self._alloc_id(used, maps.MAX_DESTINATIONS, "ag_dest_metrics")
+                used.add(dest_id)
+                self._drop_socket(dest_id)
+                libbpf.map_update(fd, maps.pack_dest_key(*k), maps.pack_dest_val(dest_id, n), libbpf.BPF_NOEXIST)
+            ids[k] = dest_id
+        return ids
+
+    def _dests_exact(self, refs):
+        """Set every destination's count to its value in ``refs`` (_dest_refs of the bindings);
+        remove those left with none and no socket."""
+        fd = self._fd("ag_dests")
+        for k, (dest_id, old) in sorted(self._raw_dests().items()):
+            n = refs.get(k, 0)
+            if n == 0 and self._socket_cookie(dest_id) is None:
+                libbpf.map_delete(fd, maps.pack_dest_key(*k))
+            elif n != old:
+                libbpf.map_update(fd, maps.pack_dest_key(*k), maps.pack_dest_val(dest_id, n))
+
+    def _repair(self):
+        """Counts, lengths, filter and ids exactly as the binding map says (after a failed change)."""
+        try:
+            raw = self.binding_entries()
+            self._set_ids({v[1] for _k, v in raw})
+            self._recount(raw)
+            self._dests_exact(self._dest_refs(self.bindings(raw=raw)))
+        except (OSError, Error):
+            pass
 
     def _rollback(self, done):
         for op, b, prev in reversed(done):
@@ -495,12 +584,7 @@ class Dispatcher(object):
                     self._put(prev)
             except (OSError, Error):
                 pass
-        try:
-            raw = self._raw_bindings()
-            self._set_ids({v[1] for _k, v in raw})
-            self._recount(raw)
-        except OSError:
-            pass
+        self._repair()
 
     # One binding: O(changed), not O(all). An exact lookup of its key, the destination map (one
     # entry per label, domain and protocol: small) and, for a new key, the binding-id bitmap.

@@ -98,6 +98,8 @@ def lib():
         "bpf_map_delete_elem": (ci, [ci, vp]),
         "bpf_map_get_next_key": (ci, [ci, vp, vp]),
         "bpf_map_lookup_batch": (ci, [ci, vp, vp, vp, vp, ctypes.POINTER(cu), vp]),
+        "bpf_map_update_batch": (ci, [ci, vp, vp, ctypes.POINTER(cu), vp]),
+        "bpf_map_delete_batch": (ci, [ci, vp, ctypes.POINTER(cu), vp]),
         "bpf_prog_test_run_opts": (ci, [ci, vp]),
         "libbpf_num_possible_cpus": (ci, []),
         "libbpf_set_print": (vp, [vp]),
@@ -253,6 +255,72 @@ def map_delete(fd, key, missing_ok=True):
             return False
         raise BPFError(err, "map delete: %s" % os.strerror(err))
     return True
+
+
+class BatchError(BPFError):
+    """A batch update or delete that the kernel stopped part-way: ``done`` elements, in order,
+    were applied before the failing one."""
+
+    done = 0
+
+
+def _batch_error(err, what, done):
+    e = BatchError(err, "%s: %s" % (what, os.strerror(err)))
+    e.done = done
+    return e
+
+
+_BATCH_CHUNK = 16384
+
+
+def map_update_batch(fd, keys, values):
+    """Insert or overwrite (BPF_ANY) the pairs in the order given, with BPF_MAP_UPDATE_BATCH: a
+    system call per 16,384 elements, not one each. Falls back to one update per element on a
+    kernel without batch updates for the map. Raises BatchError on a refused element."""
+    if not keys:
+        return
+    ks, vs = len(keys[0]), len(values[0])
+    done = 0
+    while done < len(keys):
+        n = min(_BATCH_CHUNK, len(keys) - done)
+        kb = ctypes.create_string_buffer(b"".join(keys[done:done + n]), ks * n)
+        vb = ctypes.create_string_buffer(b"".join(values[done:done + n]), vs * n)
+        count = ctypes.c_uint32(n)
+        ret = lib().bpf_map_update_batch(fd, kb, vb, ctypes.byref(count), None)
+        if ret < 0:
+            err = -ret if ret != -1 else ctypes.get_errno()
+            if err in (errno.EINVAL, ENOTSUPP) and count.value == 0 and done == 0:
+                return _each(keys, lambda i: map_update(fd, keys[i], values[i]), "map update")
+            raise _batch_error(err, "map update batch", done + count.value)
+        done += n
+
+
+def map_delete_batch(fd, keys):
+    """Delete the keys in the order given with BPF_MAP_DELETE_BATCH (an absent key is an error,
+    ENOENT, as for the kernel). Falls back like map_update_batch. Raises BatchError."""
+    if not keys:
+        return
+    ks = len(keys[0])
+    done = 0
+    while done < len(keys):
+        n = min(_BATCH_CHUNK, len(keys) - done)
+        kb = ctypes.create_string_buffer(b"".join(keys[done:done + n]), ks * n)
+        count = ctypes.c_uint32(n)
+        ret = lib().bpf_map_delete_batch(fd, kb, ctypes.byref(count), None)
+        if ret < 0:
+            err = -ret if ret != -1 else ctypes.get_errno()
+            if err in (errno.EINVAL, ENOTSUPP) and count.value == 0 and done == 0:
+                return _each(keys, lambda i: map_delete(fd, keys[i], missing_ok=False), "map delete")
+            raise _batch_error(err, "map delete batch", done + count.value)
+        done += n
+
+
+def _each(keys, op, what):
+    for i in range(len(keys)):
+        try:
+            op(i)
+        except BPFError as e:
+            raise _batch_error(e.errno, what, i)
 
 
 def map_keys(fd, key_size):

@@ -3,6 +3,8 @@ import ipaddress
 import socket
 import struct
 
+from ..sklookup_model import network_of, v6_space
+
 MAX_PREFIX_LEN = 128          # address prefix lengths in the common 128-bit space
 MAX_PROTOCOL = 17             # ag_prefix_lens entries: protocol numbers up to UDP
 FILTER_BITS = 21              # ag_prefix_filter: 2^21 u32 counters, two per array element (8 MiB)
@@ -58,17 +60,12 @@ DEST_VAL_SIZE = _DEST_VAL.size
 
 def to_v6_space(network):
     """(16 address bytes, prefix length in the 128-bit space) of a network."""
-    if network.version == 4:
-        return b"\0" * 10 + b"\xff\xff" + network.network_address.packed, 96 + network.prefixlen
-    return network.network_address.packed, network.prefixlen
+    _version, addr, bits = v6_space(network)
+    return addr, bits
 
 
 def from_v6_space(addr16, bits):
-    # From integers, not text: reading 100,000 bindings spent most of its time parsing strings.
-    n = int.from_bytes(addr16, "big")
-    if bits >= 96 and n >> 32 == 0xFFFF:  # ::ffff:a.b.c.d
-        return ipaddress.IPv4Network((n & 0xFFFFFFFF, bits - 96))
-    return ipaddress.IPv6Network((n, bits))
+    return network_of(addr16, bits)
 
 
 def address_from_key(addr16):
@@ -86,6 +83,17 @@ def unpack_bind_key(raw):
     return proto, socket.ntohs(port_be), from_v6_space(addr, bits)
 
 
+def binding_key(b):
+    """The hash key of a model Binding: its identity, ``key`` (the model packs it the same way)."""
+    return b.key
+
+
+def unpack_bind_key_raw(raw):
+    """(protocol number, port, 16 address bytes, length in the 128-bit space) of a hash key."""
+    proto, bits, port_be, addr = _BIND_KEY.unpack(raw)
+    return proto, socket.ntohs(port_be), addr, bits
+
+
 def pack_lpm_bind_key(protocol, port, network):
     """A key of the old LPM layout (tests build such a state to migrate)."""
     addr, bits = to_v6_space(network)
@@ -100,9 +108,12 @@ def unpack_lpm_bind_key(raw):
 def filter_slot(protocol, bits, addr16, port):
     """ag_prefix_filter index of a binding: prefix_hash() then filter_slot() in
     bpf/dispatcher.bpf.c, step for step (the port as the program holds it: network byte order)."""
-    h = ((protocol << 8 | bits) + 1) & _M64
-    for w in _ADDR_WORDS.unpack(addr16):
-        h = ((h ^ w) * _FILTER_MUL) & _M64
+    w0, w1, w2, w3 = _ADDR_WORDS.unpack(addr16)
+    h = ((protocol << 8 | bits) + 1) & _M64  # unrolled: a load-bindings hashes every binding
+    h = ((h ^ w0) * _FILTER_MUL) & _M64
+    h = ((h ^ w1) * _FILTER_MUL) & _M64
+    h = ((h ^ w2) * _FILTER_MUL) & _M64
+    h = ((h ^ w3) * _FILTER_MUL) & _M64
     return (((h ^ socket.htons(port)) * _FILTER_MUL) & _M64) >> (64 - FILTER_BITS)
 
 
@@ -113,9 +124,14 @@ def binding_filter_slot(protocol, port, network):
 
 def filter_counts(bindings):
     """{slot: count} of ag_prefix_filter for bindings given as (protocol, port, network)."""
+    return filter_counts_raw((proto, port) + to_v6_space(net) for proto, port, net in bindings)
+
+
+def filter_counts_raw(keys):
+    """{slot: count} of ag_prefix_filter for bindings given as (protocol, port, addr16, bits)."""
     out = {}
-    for proto, port, net in bindings:
-        slot = binding_filter_slot(proto, port, net)
+    for proto, port, addr, bits in keys:
+        slot = filter_slot(proto, bits, addr, port)
         out[slot] = out.get(slot, 0) + 1
     return out
 

@@ -59,13 +59,13 @@ def render(destinations, addresses, bindings=None):
         family("agility_lookup_binding_lookups_total", "Socket lookups that selected this binding.")
         for b, c in bindings:
             out.append("agility_lookup_binding_lookups_total%s %d" % (
-                _labels(label=b.label, protocol=b.protocol, prefix=b.prefix, port=b.port), c["lookups"]))
+                _labels(label=b.label, protocol=b.protocol, prefix=b.prefix_text, port=b.port), c["lookups"]))
         family("agility_lookup_binding_drops_total",
                "Lookups of this binding dropped (reason: missing or incompatible socket).")
         for b, c in bindings:
             for reason in REASONS:
                 out.append("agility_lookup_binding_drops_total%s %d" % (
-                    _labels(label=b.label, protocol=b.protocol, prefix=b.prefix, port=b.port, reason=reason),
+                    _labels(label=b.label, protocol=b.protocol, prefix=b.prefix_text, port=b.port, reason=reason),
                     c[reason]))
     family("agility_lookup_destination_lookups_total", "Socket lookups directed at this destination.")
     for d in destinations:
