@@ -351,7 +351,7 @@ def section_load_bindings(args, bpffs, orig, rng):
     print("== 5. load-bindings of %d bindings through the CLI (one process each, start-up included) ==" % n)
     print("  a mixed set (IPv4 and IPv6, tcp and udp, exact and any port, 10 labels); then the same")
     print("  file again (no change), 10%% relabelled, 10%% removed%s" % (
-        "; each step also by the runtime at %s, interleaved" % args.reference_runtime if args.reference_runtime else ""))
+        "; then each step by the runtime at %s" % args.reference_runtime if args.reference_runtime else ""))
     base = mixed_bindings(rng, n)
     relabelled = [dict(b, label="r%d" % (i % 10)) if i % 10 == 0 else b for i, b in enumerate(base)]
     shrunk = [b for i, b in enumerate(relabelled) if i % 10 != 5]
