@@ -1,0 +1,161 @@
+"""Authoritative semantics side by side with Knot DNS 3.2 on the same zone (issue 13).
+
+The policy zone ``cmp.example`` and the Knot zone file below hold the same data; ``web`` is a
+policy name in ours (``single`` strategy on a /32, so its address is fixed) and a static A in
+Knot's. Each question is asked of both servers and the answers compared: rcode, AA, and the
+answer, authority and additional sections as sets of RRsets (order inside a section is free).
+"""
+
+import dns.edns
+import dns.flags
+import dns.message
+import dns.query
+import dns.rcode
+import dns.rdataclass
+import pytest
+
+from dns_helpers import Knot, Server, policy_doc, query
+
+DS_DATA = "12345 13 2 " + "00" * 32
+CMP_RECORDS = [
+    {"name": "ns1", "type": "A", "data": "192.0.2.53"},
+    {"name": "@", "type": "MX", "data": "10 mail"},
+    {"name": "mail", "type": "A", "data": "192.0.2.25"},
+    {"name": "mail", "type": "AAAA", "data": "2001:db8::25"},
+    {"name": "_sip._udp", "type": "SRV", "data": "0 5 5060 sipserver"},
+    {"name": "sipserver", "type": "A", "data": "192.0.2.60"},
+    {"name": "www", "type": "CNAME", "data": "web"},
+    {"name": "alias2", "type": "CNAME", "data": "www"},
+    {"name": "out", "type": "CNAME", "data": "www.example.org."},
+    {"name": "gone", "type": "CNAME", "data": "nothere"},
+    {"name": "tosub", "type": "CNAME", "data": "x.sub"},
+    {"name": "towild", "type": "CNAME", "data": "b.wild"},
+    {"name": "*.wild", "type": "TXT", "data": "\"wild\""},
+    {"name": "*.wild", "type": "MX", "data": "10 mail"},
+    {"name": "exists.wild", "type": "TXT", "data": "\"real\""},
+    {"name": "deep.ent.wild", "type": "TXT", "data": "\"below an empty non-terminal\""},
+    {"name": "*.wa", "type": "A", "data": "192.0.2.77"},
+    {"name": "*.wc", "type": "CNAME", "data": "web"},
+    {"name": "*.lw", "type": "CNAME", "data": "x.lw"},  # every name below lw is a CNAME to x.lw: a loop
+    {"name": "sub", "type": "NS", "data": "ns.sub"},
+    {"name": "sub", "type": "DS", "data": DS_DATA},
+    {"name": "ns.sub", "type": "A", "data": "192.0.2.99"},
+    {"name": "nods", "type": "NS", "data": "ns.nods"},
+    {"name": "ns.nods", "type": "A", "data": "192.0.2.98"},
+]
+KNOT_ZONE = """$ORIGIN cmp.example.
+$TTL 300
+@ 300 SOA ns1 hostmaster 7 7200 3600 1209600 120
+@ 300 NS ns1
+web A 198.18.64.1
+""" + "".join("%s %s %s\n" % (r["name"], r["type"], r["data"]) for r in CMP_RECORDS)
+
+QUESTIONS = [
+    # RFC 4592 wildcards: synthesis with owner = qname, NODATA for other types, closest encloser
+    ("a.wild.cmp.example", "TXT"), ("x.a.wild.cmp.example", "TXT"), ("a.wild.cmp.example", "A"),
+    ("a.wild.cmp.example", "MX"), ("exists.wild.cmp.example", "TXT"), ("exists.wild.cmp.example", "A"),
+    ("x.exists.wild.cmp.example", "TXT"), ("ent.wild.cmp.example", "TXT"), ("x.ent.wild.cmp.example", "TXT"),
+    ("*.wild.cmp.example", "TXT"), ("b.wa.cmp.example", "A"), ("b.wa.cmp.example", "AAAA"),
+    ("nowild.cmp.example", "TXT"), ("b.wc.cmp.example", "A"), ("b.lw.cmp.example", "A"),
+    ("towild.cmp.example", "TXT"),
+    # in-zone CNAME chasing, loops, out-of-zone and missing targets, targets below a cut
+    ("www.cmp.example", "A"), ("alias2.cmp.example", "A"), ("www.cmp.example", "CNAME"),
+    ("out.cmp.example", "A"), ("gone.cmp.example", "A"), ("tosub.cmp.example", "A"),
+    # additional-section addresses for NS, MX and SRV targets
+    ("cmp.example", "NS"), ("cmp.example", "MX"), ("_sip._udp.cmp.example", "SRV"),
+    # DS at a delegation point: parent-side authoritative answer; below it: referral
+    ("sub.cmp.example", "DS"), ("nods.cmp.example", "DS"), ("x.sub.cmp.example", "DS"),
+    ("sub.cmp.example", "A"),
+]
+
+
+def cmp_doc():
+    doc = policy_doc()
+    doc["zones"] = {"cmp.example": {
+        "account_type": "cmp",
+        "soa": {"mname": "ns1.cmp.example", "rname": "hostmaster.cmp.example", "serial": 7, "minimum": 120,
+                "ttl": 300},
+        "ns": ["ns1.cmp.example"], "hostnames": ["web"], "records": CMP_RECORDS}}
+    doc["policies"].insert(0, {"name": "cmp", "match": {"zones": ["cmp.example"]}, "pool": "loc", "ttl": 300,
+                               "strategy": "single"})
+    doc["pools"]["loc"]["ipv4"]["used"] = "198.18.64.1/32"
+    return doc
+
+
+@pytest.fixture(scope="module")
+def pair(tmp_path_factory):
+    ours = Server(tmp_path_factory.mktemp("agility"), doc=cmp_doc(), args=("--nsid", "pop-cmp"))
+    knot = Knot(tmp_path_factory.mktemp("knot"), {"cmp.example": KNOT_ZONE},
+                server_conf="    identity: pop-cmp\n    version: \"\"\n")
+    yield ours.port, knot.port
+    ours.stop()
+    knot.stop()
+
+
+def shape(resp):
+    def section(rrsets):
+        return sorted(rrset.to_text().lower() for rrset in rrsets)
+    return (dns.rcode.to_text(resp.rcode()), bool(resp.flags & dns.flags.AA),
+            section(resp.answer), section(resp.authority), section(resp.additional))
+
+
+@pytest.mark.parametrize("name,rdtype", QUESTIONS)
+def test_same_answer_as_knot(pair, name, rdtype):
+    ours, knot = pair
+    assert shape(query(name, rdtype, ours)) == shape(query(name, rdtype, knot))
+
+
+def test_wildcard_synthesis_details(pair):
+    ours, _knot = pair
+    r = query("A.Wild.cmp.example", "TXT", ours)
+    assert r.rcode() == dns.rcode.NOERROR and r.answer[0].name.to_text().lower() == "a.wild.cmp.example."
+    assert r.answer[0][0].strings == (b"wild",)
+    r = query("x.exists.wild.cmp.example", "TXT", ours)  # an existing name blocks the wildcard
+    assert r.rcode() == dns.rcode.NXDOMAIN and not r.answer
+
+
+def test_cname_chase_ends_in_policy_answer(pair):
+    ours, _knot = pair
+    r = query("alias2.cmp.example", "A", ours)
+    assert [rr.rdtype for rr in r.answer] == [5, 5, 1]
+    assert r.answer[-1][0].address == "198.18.64.1" and r.flags & dns.flags.AA
+
+
+@pytest.mark.parametrize("name", ["id.server", "hostname.bind", "version.bind", "version.server", "authors.bind"])
+def test_chaos_identity_as_knot(pair, name):
+    ours, knot = pair
+    got = {}
+    for who, port in (("ours", ours), ("knot", knot)):
+        r = query(name, "TXT", port, rdclass=dns.rdataclass.CH)
+        got[who] = shape(r)
+    assert got["ours"] == got["knot"]
+    if name in ("id.server", "hostname.bind"):
+        assert got["ours"][2] == ['%s. 0 ch txt "pop-cmp"' % name]
+    else:
+        assert got["ours"][0] == "REFUSED"
+
+
+def test_chaos_version_when_configured(make_server):
+    srv = make_server(args=("--server-version", "agility-dns"))
+    r = query("version.bind", "TXT", srv.port, rdclass=dns.rdataclass.CH)
+    assert r.rcode() == dns.rcode.NOERROR and r.answer[0][0].strings == (b"agility-dns",)
+    r = query("id.server", "TXT", srv.port, rdclass=dns.rdataclass.CH)  # no --nsid: no identity
+    assert r.rcode() == dns.rcode.REFUSED
+
+
+def test_formerr_keeps_opt_as_knot(tmp_path):
+    """A malformed COOKIE option: FORMERR with the question and an OPT record in both."""
+    knot = Knot(tmp_path, {"cmp.example": KNOT_ZONE}, sections="mod-cookies:\n  - id: default\n",
+                template_conf="    global-module: mod-cookies/default\n")
+    ours = Server(tmp_path, doc=cmp_doc())
+    try:
+        got = {}
+        for who, port in (("ours", ours.port), ("knot", knot.port)):
+            q = dns.message.make_query("a.cmp.example", "A", use_edns=0,
+                                       options=[dns.edns.GenericOption(10, b"\x11" * 12)])
+            r = dns.query.udp(q, "127.0.0.1", port=port, timeout=2)
+            got[who] = (dns.rcode.to_text(r.rcode()), r.edns, len(r.question), r.options)
+        assert got["ours"] == got["knot"] == ("FORMERR", 0, 1, ())
+    finally:
+        ours.stop()
+        knot.stop()
