@@ -457,6 +457,67 @@ def _validate_zone(p, field, zone_name, zone):
     for i, host in enumerate(hostnames):
         if host != "*":
             _check_zone_name(p, "%s.hostnames[%d]" % (field, i), host, zone_name)
+    _check_zone_tree(p, field, zone_name, records, hostnames)
+
+
+def _in_zone(name, zone_name):
+    return name == zone_name or name.endswith("." + zone_name)
+
+
+def _cut_at_or_above(name, zone_name, cuts):
+    """The delegation (a non-apex NS owner) at or above ``name``, or None."""
+    while name != zone_name and _in_zone(name, zone_name):
+        if name in cuts:
+            return name
+        name = name.split(".", 1)[1]
+    return None
+
+
+def _check_zone_tree(p, field, zone_name, records, hostnames):
+    """Rules across records (checked on the well-formed ones): nothing but glue (A/AAAA) at or
+    below a delegation, DS only at one (RFC 4035 2.4), no NS or DS at a wildcard (RFC 4592 4.2),
+    no CNAME loop."""
+    recs = []
+    for i, rec in enumerate(records):
+        if isinstance(rec, dict) and isinstance(rec.get("name"), str) and rec["name"] \
+                and isinstance(rec.get("type"), str):
+            owner = absolute_name(rec["name"], zone_name)
+            if _valid_name(owner) and _in_zone(owner, zone_name):
+                recs.append(("%s.records[%d]" % (field, i), owner, rec["type"], rec.get("data")))
+    cuts = frozenset(owner for _f, owner, rtype, _d in recs if rtype == "NS" and owner != zone_name)
+    cnames = {}
+    for rfield, owner, rtype, data in recs:
+        if owner.split(".", 1)[0] == "*" and rtype in ("NS", "DS"):
+            p.add(rfield + ".name", "%s at a wildcard owner (%s) is not allowed (RFC 4592 4.2)" % (rtype, owner))
+        if rtype == "DS" and owner not in cuts:
+            p.add(rfield + ".type", "DS belongs at a delegation point (a name below the apex with NS records); "
+                                    "%s has none" % owner)
+        cut = _cut_at_or_above(owner, zone_name, cuts) if cuts else None
+        if cut is not None and rtype not in ("A", "AAAA") and not (owner == cut and rtype in ("NS", "DS")):
+            p.add(rfield + ".name", "%s %s is occluded by the delegation %s: only NS and DS at a zone cut and "
+                                    "glue (A/AAAA) at or below it" % (owner, rtype, cut))
+        if rtype == "CNAME" and isinstance(data, str) and data.strip() and owner not in cnames:
+            target = data.strip()
+            target = zone_name if target == "@" else absolute_name(target, zone_name)
+            cnames[owner] = (rfield, target)
+    for i, host in enumerate(hostnames if cuts else ()):
+        if isinstance(host, str) and host and host != "*":
+            name = absolute_name(host, zone_name)
+            cut = _cut_at_or_above(name, zone_name, cuts)
+            if cut is not None:
+                p.add("%s.hostnames[%d]" % (field, i), "%s is occluded by the delegation %s" % (name, cut))
+    done = set()
+    for start in cnames:
+        path = []
+        name = start
+        while name in cnames and name not in done:
+            done.add(name)
+            path.append(name)
+            name = cnames[name][1]
+            if name in path:
+                loop = path[path.index(name):] + [name]
+                p.add(cnames[loop[0]][0] + ".data", "CNAME loop: %s" % " -> ".join(loop))
+                break
 
 
 def _check_zone_name(p, field, name, zone_name):
@@ -549,10 +610,49 @@ def loads(raw, source="policy file"):
     depth = _json_depth(raw, MAX_JSON_DEPTH)
     if depth > MAX_JSON_DEPTH:
         raise PolicyError([("(file)", "%s nests deeper than %d levels of [ and {" % (source, MAX_JSON_DEPTH))])
+    found = []
     try:
-        return json.loads(raw)
+        doc = json.loads(raw, object_pairs_hook=lambda pairs: _json_object(pairs, found))
     except (ValueError, RecursionError) as exc:
         raise PolicyError([("(file)", "%s is not valid JSON: %s" % (source, exc))])
+    if found:
+        paths = []
+        _duplicate_paths(doc, "", paths)
+        raise PolicyError([(path, "appears twice in one JSON object (JSON would keep only the last silently)")
+                           for path in paths])
+    return doc
+
+
+class _DuplicateKeys(dict):
+    """A JSON object that names a key twice (``duplicates``); ``loads`` refuses the file."""
+
+    __slots__ = ("duplicates",)
+
+
+def _json_object(pairs, found):
+    obj = dict(pairs)
+    if len(obj) != len(pairs):
+        seen = set()
+        obj = _DuplicateKeys(obj)
+        obj.duplicates = []
+        for key, _value in pairs:
+            if key in seen and key not in obj.duplicates:
+                obj.duplicates.append(key)
+            seen.add(key)
+        found.append(obj)
+    return obj
+
+
+def _duplicate_paths(node, path, out):
+    """Field paths (``zones.example.com.soa.serial``) of the duplicated keys under ``node``."""
+    if isinstance(node, dict):
+        for key in getattr(node, "duplicates", ()):
+            out.append("%s.%s" % (path, key) if path else key)
+        for key, value in node.items():
+            _duplicate_paths(value, "%s.%s" % (path, key) if path else key, out)
+    elif isinstance(node, list):
+        for i, value in enumerate(node):
+            _duplicate_paths(value, "%s[%d]" % (path, i), out)
 
 
 _JSON_STRING_RE = re.compile(r'"[^"\\]*(?:\\.[^"\\]*)*"', re.S)
