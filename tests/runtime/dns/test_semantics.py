@@ -159,3 +159,88 @@ def test_formerr_keeps_opt_as_knot(tmp_path):
     finally:
         ours.stop()
         knot.stop()
+
+
+def random_tree(seed):
+    """A zone of TXT and A records at random owners (labels a, b, c and the wildcard)."""
+    rng = __import__("random").Random(seed)
+    owners = set()
+    while len(owners) < 14:
+        owners.add(".".join(rng.choice("abc*") for _ in range(rng.randint(1, 3))))
+    return [{"name": o, "type": "A", "ttl": 300, "data": "192.0.2.%d" % rng.randint(1, 254)} if rng.random() < 0.5
+            else {"name": o, "type": "TXT", "ttl": 300, "data": "\"%s\"" % o} for o in sorted(owners)]
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_random_wildcard_trees_as_knot(tmp_path, seed):
+    """Closest encloser, empty non-terminals and wildcard synthesis on random trees: every name
+    of up to three labels from a, b, c, x asked for TXT and A of both servers."""
+    import itertools
+    records = random_tree(seed)
+    doc = policy_doc()
+    doc["zones"] = {"rnd.example": {
+        "account_type": "cmp", "soa": {"mname": "ns1.rnd.example", "rname": "h.rnd.example", "serial": 1,
+                                       "minimum": 60, "ttl": 60},
+        "ns": ["ns1.rnd.example"], "hostnames": [], "records": records}}
+    zone = "$ORIGIN rnd.example.\n$TTL 300\n@ 60 SOA ns1 h 1 7200 3600 1209600 60\n@ 60 NS ns1\n" + "".join(
+        "%s %s %s\n" % (r["name"], r["type"], r["data"]) for r in records)
+    ours = Server(tmp_path, doc=doc)
+    knot = Knot(tmp_path, {"rnd.example": zone})
+    try:
+        for n in range(1, 4):
+            for labels in itertools.product("abcx", repeat=n):
+                name = ".".join(labels) + ".rnd.example"
+                for rdtype in ("TXT", "A"):
+                    assert shape(query(name, rdtype, ours.port)) == shape(query(name, rdtype, knot.port)), \
+                        (name, rdtype, records)
+    finally:
+        ours.stop()
+        knot.stop()
+
+
+def handle(state, wire):
+    from agility_runtime.dns import handler, stats as statsmod
+    return handler.handle(state, wire, ("127.0.0.1", 5000), b"\x7f\x00\x00\x01", statsmod.Stats(), 1232)
+
+
+def test_wildcard_hostname_lets_the_policy_answer_below_it():
+    """``hostnames: ["*.h"]``: the policy answers every name the wildcard synthesises (RFC 4592
+    rules: ``h`` itself is an empty non-terminal, a name below an existing one is not covered)."""
+    import json
+
+    from agility_runtime.dns import state as statemod
+    doc = cmp_doc()
+    zone = doc["zones"]["cmp.example"]
+    zone["hostnames"] = ["*.h"]
+    zone["records"] = [{"name": "txt.h", "type": "TXT", "data": "x"}]
+    state = statemod.from_bytes(json.dumps(doc).encode())
+    for name, rcode, answered in (("a.h", "NOERROR", True), ("x.y.h", "NOERROR", True), ("h", "NOERROR", False),
+                                  ("txt.h", "NOERROR", False), ("a.txt.h", "NXDOMAIN", False),
+                                  ("other", "NXDOMAIN", False)):
+        r = dns.message.from_wire(handle(state, dns.message.make_query(name + ".cmp.example", "A").to_wire()))
+        assert (dns.rcode.to_text(r.rcode()), bool(r.answer)) == (rcode, answered), name
+        if answered:
+            assert r.answer[0][0].address == "198.18.64.1"
+
+
+def test_formerr_opt_only_when_one_reads():
+    """Two OPT records: FORMERR without OPT (which one would count?); two questions with one
+    OPT: FORMERR with the OPT but no question; a question that does not read: header only."""
+    import json
+
+    from agility_runtime.dns import state as statemod
+    state = statemod.from_bytes(json.dumps(cmp_doc()).encode())
+    good = dns.message.make_query("a.cmp.example", "A", use_edns=0, want_dnssec=True).to_wire()
+    question = good[12:-11]
+    opt = good[-11:]
+    two_opts = good[:10] + b"\x00\x02" + good[12:] + opt
+    r = handle(state, two_opts)
+    assert r[3] & 0x0F == dns.rcode.FORMERR and r[4:12] == b"\x00\x01\x00\x00\x00\x00\x00\x00"
+    assert r[12:] == question
+    two_questions = good[:4] + b"\x00\x02" + good[6:12] + question + question + opt
+    r = handle(state, two_questions)
+    assert r[3] & 0x0F == dns.rcode.FORMERR and r[4:12] == b"\x00\x00\x00\x00\x00\x00\x00\x01"
+    assert r[12:15] == b"\x00\x00\x29" and r[19] & 0x80  # OPT, DO copied
+    bad_name = good[:12] + b"\x3f" + b"a" * 3
+    r = handle(state, bad_name)
+    assert r[3] & 0x0F == dns.rcode.FORMERR and len(r) == 12

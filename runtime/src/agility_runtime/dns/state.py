@@ -123,7 +123,8 @@ class ZoneData:
                 names.add(owner)
                 owner = owner.parent()
         self.names = frozenset(names)
-        self.wild = {o.parent(): o for o in list(self.static) + hosts if o.is_wild()}
+        # (an empty non-terminal wildcard is a source of synthesis too: NODATA, RFC 4592 2.2.2)
+        self.wild = {o.parent(): o for o in names if o.is_wild()}
         self.wild_hosts = frozenset(o for o in hosts if o.is_wild())
         # wildcards whose synthesis may decide an A/AAAA answer: the fast path leaves names
         # below their parent to the slow path
