@@ -29,6 +29,7 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
+import copy
 import functools
 import ipaddress
 import json
@@ -52,6 +53,7 @@ ZONE_KEYS = ("account_type", "soa", "ns", "records", "hostnames")
 SOA_KEYS = ("mname", "rname", "serial", "refresh", "retry", "expire", "minimum", "ttl")
 RECORD_KEYS = ("name", "type", "ttl", "data")
 TOP_KEYS = ("format", "version", "pop", "pools", "policies", "default_policy", "zones", "revision")
+AUTO_SERIAL = "auto"  # soa.serial: derived from content and time, always increasing (resolve_serials)
 # A policy file nests 5 deep (policies[].match.client_subnets[]); refusing deeper input
 # before json.loads keeps its recursion (and ours) far from Python's limit.
 MAX_JSON_DEPTH = 32
@@ -416,6 +418,8 @@ def _validate_zone(p, field, zone_name, zone):
         for key in ("mname", "rname"):
             if not _is_domain_name(soa.get(key)):
                 p.add("%s.soa.%s" % (field, key), "must be a domain name")
+        if soa.get("serial") == AUTO_SERIAL:
+            soa = dict(soa, serial=0)  # resolved by resolve_serials (or from the clock at load)
         for key, low, high in (("serial", 0, 2 ** 32 - 1), ("refresh", 1, 2 ** 31 - 1),
                                ("retry", 1, 2 ** 31 - 1), ("expire", 1, 2 ** 31 - 1),
                                ("minimum", 0, TTL_MAX), ("ttl", 0, TTL_MAX)):
@@ -590,6 +594,60 @@ def validate(doc):
             continue
         _validate_zone(p, "zones[%s]" % key, key, zone)
     return p.items
+
+
+def serial_after(new, old):
+    """Whether serial ``new`` follows ``old`` in RFC 1982 serial arithmetic (32 bits)."""
+    return new != old and ((new - old) % 2 ** 32) < 2 ** 31
+
+
+def _zone_serial(doc, key):
+    """The integer serial of zone ``key`` in ``doc`` (any zone-name spelling), or None."""
+    zones = doc.get("zones") if isinstance(doc, dict) else None
+    for name, zone in (zones.items() if isinstance(zones, dict) else ()):
+        try:
+            same = normalise_name(name) == key
+        except ValueError:
+            continue
+        if same and isinstance(zone, dict) and isinstance(zone.get("soa"), dict):
+            serial = zone["soa"].get("serial")
+            if isinstance(serial, int) and not isinstance(serial, bool):
+                return serial, zone
+    return None, None
+
+
+def _without_serial(zone):
+    return dumps(dict(zone, soa=dict(zone["soa"], serial=None)))
+
+
+def resolve_serials(doc, before, now):
+    """A copy of valid ``doc`` with every ``serial: auto`` made a number, checked against
+    ``before`` (the document served now, or None); raises ``PolicyError``.
+
+    ``auto``: the serial served now while the zone's content is the same, else the clock
+    (``now``, seconds) or, if that is not after it, the serial served now plus one (RFC 1982
+    arithmetic, so it may wrap). A number that goes backwards from the serial served now is
+    refused (secondaries and caches would keep the old zone)."""
+    out = copy.deepcopy(doc)
+    problems = []
+    for name, zone in (out.get("zones") or {}).items():
+        key = normalise_name(name)
+        old, old_zone = _zone_serial(before, key)
+        serial = zone["soa"]["serial"]
+        if serial == AUTO_SERIAL:
+            if old is not None and _without_serial(zone) == _without_serial(old_zone):
+                serial = old
+            else:
+                serial = int(now) % 2 ** 32
+                if old is not None and not serial_after(serial, old):
+                    serial = (old + 1) % 2 ** 32
+        elif old is not None and serial != old and not serial_after(serial, old):
+            problems.append(("zones[%s].soa.serial" % key, "%d goes backwards from %d, the serial served now "
+                             "(RFC 1982); raise it or use 'auto'" % (serial, old)))
+        zone["soa"]["serial"] = serial
+    if problems:
+        raise PolicyError(problems)
+    return out
 
 
 def check(doc):

@@ -244,3 +244,16 @@ def test_formerr_opt_only_when_one_reads():
     bad_name = good[:12] + b"\x3f" + b"a" * 3
     r = handle(state, bad_name)
     assert r[3] & 0x0F == dns.rcode.FORMERR and len(r) == 12
+
+
+def test_serial_auto_in_a_file_loaded_directly_comes_from_the_clock():
+    import json
+    import time
+
+    from agility_runtime.dns import state as statemod
+    doc = cmp_doc()
+    doc["zones"]["cmp.example"]["soa"]["serial"] = "auto"
+    before = int(time.time())
+    state = statemod.from_bytes(json.dumps(doc).encode())
+    r = dns.message.from_wire(handle(state, dns.message.make_query("cmp.example", "SOA").to_wire()))
+    assert before <= r.answer[0][0].serial <= int(time.time())

@@ -9,6 +9,8 @@ Any problem raises ``policy.PolicyError`` (the message names the bad field); the
 caller keeps serving the last good state.
 """
 
+import time
+
 import dns.name
 import dns.rdata
 import dns.rdataclass
@@ -62,6 +64,8 @@ class ZoneData:
         soa.update(zone.soa)
         soa.setdefault("mname", zone.ns[0])
         soa.setdefault("rname", "hostmaster." + zone.name)
+        if soa["serial"] == policy.AUTO_SERIAL:  # a file not written by policy_file: from the clock
+            soa["serial"] = int(time.time()) % 2 ** 32
         field = "zones.%s" % zone.name
         try:
             soa_rdata = dns.rdata.from_text(

@@ -153,3 +153,37 @@ def test_load_file_round_trip(tmp_path):
     compiled = P.load_file(str(path))
     assert compiled.digest == P.digest(good())
     assert compiled.pop_name == "pop1"
+
+
+def _serial(doc, zone="example.com."):
+    return doc["zones"][zone]["soa"]["serial"]
+
+
+def test_serial_auto_is_stable_without_change_and_increases_with_one():
+    doc = good()
+    doc["zones"]["example.com."]["soa"]["serial"] = "auto"
+    assert P.validate(doc) == []
+    first = P.resolve_serials(doc, None, now=1700000000)
+    assert _serial(first) == 1700000000 and _serial(first, "pro.example.") == 7
+    assert doc["zones"]["example.com."]["soa"]["serial"] == "auto"  # the input is not changed
+    assert P.resolve_serials(doc, first, now=1700000500) == first   # same content: same serial
+    doc["zones"]["example.com."]["records"].append({"name": "new", "type": "TXT", "data": "x"})
+    second = P.resolve_serials(doc, first, now=1700000000)          # clock behind the last serial
+    assert _serial(second) == 1700000001
+    assert _serial(P.resolve_serials(doc, first, now=1800000000)) == 1800000000
+
+
+def test_backwards_serial_is_refused():
+    before = good()
+    doc = good()
+    doc["zones"]["pro.example."]["soa"]["serial"] = 6
+    with pytest.raises(P.PolicyError) as err:
+        P.resolve_serials(doc, before, now=0)
+    assert err.value.problems == [("zones[pro.example.].soa.serial",
+                                   "6 goes backwards from 7, the serial served now (RFC 1982); raise it or use 'auto'")]
+    doc["zones"]["pro.example."]["soa"]["serial"] = 7 + 2 ** 31 - 1   # forward in serial arithmetic
+    assert _serial(P.resolve_serials(doc, before, now=0), "pro.example.") == 7 + 2 ** 31 - 1
+    doc["zones"]["pro.example."]["soa"]["serial"] = "auto"
+    before["zones"]["pro.example."]["soa"]["serial"] = 2 ** 32 - 1  # auto wraps as RFC 1982 allows
+    before["zones"]["pro.example."]["records"] = [{"name": "old", "type": "TXT", "data": "x"}]
+    assert _serial(P.resolve_serials(doc, before, now=5), "pro.example.") == 5
