@@ -45,7 +45,7 @@ def load_old(rev):
 
 
 def main():
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n", maxsplit=1)[0])
     ap.add_argument("--against", required=True, help="git revision to compare with (e.g. the merge base)")
     ap.add_argument("--queries", type=int, default=20000, help="distinct queries per batch")
     ap.add_argument("--batches", type=int, default=40, help="batches per implementation, alternating")

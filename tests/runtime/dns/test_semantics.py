@@ -6,6 +6,8 @@ Knot's. Each question is asked of both servers and the answers compared: rcode, 
 answer, authority and additional sections as sets of RRsets (order inside a section is free).
 """
 
+import random
+
 import dns.edns
 import dns.flags
 import dns.message
@@ -163,10 +165,10 @@ def test_formerr_keeps_opt_as_knot(tmp_path):
 
 def random_tree(seed):
     """A zone of TXT and A records at random owners (labels a, b, c and the wildcard)."""
-    rng = __import__("random").Random(seed)
+    rng = random.Random(seed)
     owners = set()
     while len(owners) < 14:
-        owners.add(".".join(rng.choice("abc*") for _ in range(rng.randint(1, 3))))
+        owners.add(".".join(rng.choice("abc*") for _label in range(rng.randint(1, 3))))
     return [{"name": o, "type": "A", "ttl": 300, "data": "192.0.2.%d" % rng.randint(1, 254)} if rng.random() < 0.5
             else {"name": o, "type": "TXT", "ttl": 300, "data": "\"%s\"" % o} for o in sorted(owners)]
 

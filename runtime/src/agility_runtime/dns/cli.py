@@ -135,7 +135,7 @@ def main(argv=None):
         return 1
     try:
         edns_settings = edns.settings_from_args(args.cookie_secret_file, args.cookie_rotate, args.nsid,
-                                                 args.server_version)
+                                                args.server_version)
     except (OSError, cookies.CookieError) as exc:
         log.error("start", result="failed", reason="cookies: %s" % exc)
         return 1

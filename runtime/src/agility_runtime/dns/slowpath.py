@@ -53,7 +53,7 @@ def formerr(data, udp_max):
     try:
         qdcount, ancount, nscount, arcount = struct.unpack_from(">4H", data, 4)
         pos = 12
-        for _ in range(qdcount):
+        for _question in range(qdcount):
             pos += dns.name.from_wire(data, pos)[1] + 4
             if pos > len(data):
                 raise ValueError("question runs past the message")
