@@ -29,6 +29,7 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
+import copy
 import functools
 import ipaddress
 import json
@@ -44,7 +45,7 @@ FAMILIES = ("ipv4", "ipv6")
 FAMILY_VERSION = {"ipv4": 4, "ipv6": 6}
 TTL_MIN = 1
 TTL_MAX = 86400
-STATIC_TYPES = ("A", "AAAA", "CNAME", "MX", "NS", "TXT", "SRV", "CAA", "PTR", "HTTPS", "SVCB")
+STATIC_TYPES = ("A", "AAAA", "CNAME", "MX", "NS", "DS", "TXT", "SRV", "CAA", "PTR", "HTTPS", "SVCB")
 MATCH_KEYS = ("pops", "account_types", "qtypes", "zones", "client_subnets", "local_addresses")
 POLICY_KEYS = ("name", "match", "pool", "ttl", "strategy", "secondary_pool", "offset", "slices")
 POOL_FAMILY_KEYS = ("announced", "used")
@@ -52,6 +53,7 @@ ZONE_KEYS = ("account_type", "soa", "ns", "records", "hostnames")
 SOA_KEYS = ("mname", "rname", "serial", "refresh", "retry", "expire", "minimum", "ttl")
 RECORD_KEYS = ("name", "type", "ttl", "data")
 TOP_KEYS = ("format", "version", "pop", "pools", "policies", "default_policy", "zones", "revision")
+AUTO_SERIAL = "auto"  # soa.serial: derived from content and time, always increasing (resolve_serials)
 # A policy file nests 5 deep (policies[].match.client_subnets[]); refusing deeper input
 # before json.loads keeps its recursion (and ours) far from Python's limit.
 MAX_JSON_DEPTH = 32
@@ -416,6 +418,8 @@ def _validate_zone(p, field, zone_name, zone):
         for key in ("mname", "rname"):
             if not _is_domain_name(soa.get(key)):
                 p.add("%s.soa.%s" % (field, key), "must be a domain name")
+        if soa.get("serial") == AUTO_SERIAL:
+            soa = dict(soa, serial=0)  # resolved by resolve_serials (or from the clock at load)
         for key, low, high in (("serial", 0, 2 ** 32 - 1), ("refresh", 1, 2 ** 31 - 1),
                                ("retry", 1, 2 ** 31 - 1), ("expire", 1, 2 ** 31 - 1),
                                ("minimum", 0, TTL_MAX), ("ttl", 0, TTL_MAX)):
@@ -457,6 +461,67 @@ def _validate_zone(p, field, zone_name, zone):
     for i, host in enumerate(hostnames):
         if host != "*":
             _check_zone_name(p, "%s.hostnames[%d]" % (field, i), host, zone_name)
+    _check_zone_tree(p, field, zone_name, records, hostnames)
+
+
+def _in_zone(name, zone_name):
+    return name == zone_name or name.endswith("." + zone_name)
+
+
+def _cut_at_or_above(name, zone_name, cuts):
+    """The delegation (a non-apex NS owner) at or above ``name``, or None."""
+    while name != zone_name and _in_zone(name, zone_name):
+        if name in cuts:
+            return name
+        name = name.split(".", 1)[1]
+    return None
+
+
+def _check_zone_tree(p, field, zone_name, records, hostnames):
+    """Rules across records (checked on the well-formed ones): nothing but glue (A/AAAA) at or
+    below a delegation, DS only at one (RFC 4035 2.4), no NS or DS at a wildcard (RFC 4592 4.2),
+    no CNAME loop."""
+    recs = []
+    for i, rec in enumerate(records):
+        if isinstance(rec, dict) and isinstance(rec.get("name"), str) and rec["name"] \
+                and isinstance(rec.get("type"), str):
+            owner = absolute_name(rec["name"], zone_name)
+            if _valid_name(owner) and _in_zone(owner, zone_name):
+                recs.append(("%s.records[%d]" % (field, i), owner, rec["type"], rec.get("data")))
+    cuts = frozenset(owner for _f, owner, rtype, _d in recs if rtype == "NS" and owner != zone_name)
+    cnames = {}
+    for rfield, owner, rtype, data in recs:
+        if owner.split(".", 1)[0] == "*" and rtype in ("NS", "DS"):
+            p.add(rfield + ".name", "%s at a wildcard owner (%s) is not allowed (RFC 4592 4.2)" % (rtype, owner))
+        if rtype == "DS" and owner not in cuts:
+            p.add(rfield + ".type", "DS belongs at a delegation point (a name below the apex with NS records); "
+                                    "%s has none" % owner)
+        cut = _cut_at_or_above(owner, zone_name, cuts) if cuts else None
+        if cut is not None and rtype not in ("A", "AAAA") and not (owner == cut and rtype in ("NS", "DS")):
+            p.add(rfield + ".name", "%s %s is occluded by the delegation %s: only NS and DS at a zone cut and "
+                                    "glue (A/AAAA) at or below it" % (owner, rtype, cut))
+        if rtype == "CNAME" and isinstance(data, str) and data.strip() and owner not in cnames:
+            target = data.strip()
+            target = zone_name if target == "@" else absolute_name(target, zone_name)
+            cnames[owner] = (rfield, target)
+    for i, host in enumerate(hostnames if cuts else ()):
+        if isinstance(host, str) and host and host != "*":
+            name = absolute_name(host, zone_name)
+            cut = _cut_at_or_above(name, zone_name, cuts)
+            if cut is not None:
+                p.add("%s.hostnames[%d]" % (field, i), "%s is occluded by the delegation %s" % (name, cut))
+    done = set()
+    for start in cnames:
+        path = []
+        name = start
+        while name in cnames and name not in done:
+            done.add(name)
+            path.append(name)
+            name = cnames[name][1]
+            if name in path:
+                loop = path[path.index(name):] + [name]
+                p.add(cnames[loop[0]][0] + ".data", "CNAME loop: %s" % " -> ".join(loop))
+                break
 
 
 def _check_zone_name(p, field, name, zone_name):
@@ -531,6 +596,60 @@ def validate(doc):
     return p.items
 
 
+def serial_after(new, old):
+    """Whether serial ``new`` follows ``old`` in RFC 1982 serial arithmetic (32 bits)."""
+    return new != old and ((new - old) % 2 ** 32) < 2 ** 31
+
+
+def _zone_serial(doc, key):
+    """The integer serial of zone ``key`` in ``doc`` (any zone-name spelling), or None."""
+    zones = doc.get("zones") if isinstance(doc, dict) else None
+    for name, zone in (zones.items() if isinstance(zones, dict) else ()):
+        try:
+            same = normalise_name(name) == key
+        except ValueError:
+            continue
+        if same and isinstance(zone, dict) and isinstance(zone.get("soa"), dict):
+            serial = zone["soa"].get("serial")
+            if isinstance(serial, int) and not isinstance(serial, bool):
+                return serial, zone
+    return None, None
+
+
+def _without_serial(zone):
+    return dumps(dict(zone, soa=dict(zone["soa"], serial=None)))
+
+
+def resolve_serials(doc, before, now):
+    """A copy of valid ``doc`` with every ``serial: auto`` made a number, checked against
+    ``before`` (the document served now, or None); raises ``PolicyError``.
+
+    ``auto``: the serial served now while the zone's content is the same, else the clock
+    (``now``, seconds) or, if that is not after it, the serial served now plus one (RFC 1982
+    arithmetic, so it may wrap). A number that goes backwards from the serial served now is
+    refused (secondaries and caches would keep the old zone)."""
+    out = copy.deepcopy(doc)
+    problems = []
+    for name, zone in (out.get("zones") or {}).items():
+        key = normalise_name(name)
+        old, old_zone = _zone_serial(before, key)
+        serial = zone["soa"]["serial"]
+        if serial == AUTO_SERIAL:
+            if old is not None and _without_serial(zone) == _without_serial(old_zone):
+                serial = old
+            else:
+                serial = int(now) % 2 ** 32
+                if old is not None and not serial_after(serial, old):
+                    serial = (old + 1) % 2 ** 32
+        elif old is not None and serial != old and not serial_after(serial, old):
+            problems.append(("zones[%s].soa.serial" % key, "%d goes backwards from %d, the serial served now "
+                             "(RFC 1982); raise it or use 'auto'" % (serial, old)))
+        zone["soa"]["serial"] = serial
+    if problems:
+        raise PolicyError(problems)
+    return out
+
+
 def check(doc):
     """Raise ``PolicyError`` unless ``doc`` is valid."""
     problems = validate(doc)
@@ -549,10 +668,49 @@ def loads(raw, source="policy file"):
     depth = _json_depth(raw, MAX_JSON_DEPTH)
     if depth > MAX_JSON_DEPTH:
         raise PolicyError([("(file)", "%s nests deeper than %d levels of [ and {" % (source, MAX_JSON_DEPTH))])
+    found = []
     try:
-        return json.loads(raw)
+        doc = json.loads(raw, object_pairs_hook=lambda pairs: _json_object(pairs, found))
     except (ValueError, RecursionError) as exc:
         raise PolicyError([("(file)", "%s is not valid JSON: %s" % (source, exc))])
+    if found:
+        paths = []
+        _duplicate_paths(doc, "", paths)
+        raise PolicyError([(path, "appears twice in one JSON object (JSON would keep only the last silently)")
+                           for path in paths])
+    return doc
+
+
+class _DuplicateKeys(dict):
+    """A JSON object that names a key twice (``duplicates``); ``loads`` refuses the file."""
+
+    __slots__ = ("duplicates",)
+
+
+def _json_object(pairs, found):
+    obj = dict(pairs)
+    if len(obj) != len(pairs):
+        seen = set()
+        obj = _DuplicateKeys(obj)
+        obj.duplicates = []
+        for key, _value in pairs:
+            if key in seen and key not in obj.duplicates:
+                obj.duplicates.append(key)
+            seen.add(key)
+        found.append(obj)
+    return obj
+
+
+def _duplicate_paths(node, path, out):
+    """Field paths (``zones.example.com.soa.serial``) of the duplicated keys under ``node``."""
+    if isinstance(node, dict):
+        for key in getattr(node, "duplicates", ()):
+            out.append("%s.%s" % (path, key) if path else key)
+        for key, value in node.items():
+            _duplicate_paths(value, "%s.%s" % (path, key) if path else key, out)
+    elif isinstance(node, list):
+        for i, value in enumerate(node):
+            _duplicate_paths(value, "%s[%d]" % (path, i), out)
 
 
 _JSON_STRING_RE = re.compile(r'"[^"\\]*(?:\\.[^"\\]*)*"', re.S)

@@ -20,6 +20,10 @@ description:
   - The file is written as canonical JSON to a temporary file in the same directory and renamed into
     place, so readers never see a half-written file.
   - Idempotent; supports check mode and diff.
+  - A zone's C(soa.serial) of C(auto) is written as a number - the serial in the file now while the
+    zone's content is unchanged, else the current time in seconds (or the serial now plus one if
+    that is not after it). A numeric serial that goes backwards from the one in the file now (RFC 1982)
+    is refused.
 extends_documentation_fragment:
   - ansible.builtin.files
   - agility.addressing.attributes
@@ -111,12 +115,13 @@ backup_file:
 
 import os
 import tempfile
+import time
 
 from ansible.module_utils.basic import AnsibleModule
 from ansible.module_utils.common.text.converters import to_bytes, to_native
 
 from ansible_collections.agility.addressing.plugins.module_utils.policy import (
-    digest, dumps, format_problems, validate,
+    PolicyError, digest, dumps, format_problems, loads, resolve_serials, validate,
 )
 
 
@@ -178,8 +183,17 @@ def main():
         # in check mode an earlier task may be about to create it
         module.fail_json(msg="directory %s does not exist" % directory, path=path)
 
-    text = dumps(doc)
     before = _read(path)
+    try:
+        served = loads(before) if before is not None else None
+    except PolicyError:
+        served = None  # an unreadable file is replaced; nothing to compare serials with
+    try:
+        doc = resolve_serials(doc, served, time.time())
+    except PolicyError as exc:
+        module.fail_json(msg="invalid addressing policy for %s: %s" % (path, exc), path=path,
+                         problems=[{"field": f, "message": m} for f, m in exc.problems])
+    text = dumps(doc)
     content_changed = before != text
     result = dict(path=path, digest=digest(doc), changed=content_changed)
     if module._diff:

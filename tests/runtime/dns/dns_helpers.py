@@ -217,3 +217,41 @@ def wait_until(pred, timeout=5.0):
             return True
         time.sleep(0.05)
     return False
+
+
+class Knot:
+    """Knot DNS (``knotd``, Debian package knot) on loopback with the given zones, to compare
+    answers side by side. ``zones`` maps zone name to zone file text; ``server_conf`` and
+    ``template_conf`` are extra lines for those sections; ``sections`` is appended before the
+    template (module sections)."""
+
+    def __init__(self, tmp_path, zones, server_conf="", template_conf="", sections=""):
+        import shutil
+        knotd = shutil.which("knotd") or "/usr/sbin/knotd"
+        self.port = free_port()
+        zone_conf = ""
+        for name, text in zones.items():
+            (tmp_path / ("%s.zone" % name)).write_text(text)
+            zone_conf += "  - domain: %s\n    file: %s.zone\n" % (name, name)
+        (tmp_path / "knot.conf").write_text(
+            "server:\n    rundir: %s\n    listen: 127.0.0.1@%d\n%s"
+            "log:\n  - target: stderr\n    any: error\ndatabase:\n    storage: %s\n%s"
+            "template:\n  - id: default\n    storage: %s\n    semantic-checks: off\n%s"
+            "zone:\n%s" % (tmp_path, self.port, server_conf, tmp_path, sections, tmp_path, template_conf, zone_conf))
+        self.proc = subprocess.Popen([knotd, "-c", str(tmp_path / "knot.conf")], stdout=subprocess.DEVNULL,
+                                     stderr=subprocess.DEVNULL)
+        probe = next(iter(zones))
+        deadline = time.monotonic() + 10
+        while True:
+            try:
+                query(probe, "SOA", port=self.port, timeout=0.3)
+                break
+            except Exception:  # noqa: BLE001 - not up yet
+                if time.monotonic() > deadline or self.proc.poll() is not None:
+                    self.stop()
+                    raise RuntimeError("knotd did not start")
+
+    def stop(self):
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            self.proc.wait(10)

@@ -303,31 +303,13 @@ def test_live_dig_cookie_is_good(live):
 @pytest.fixture(scope="module")
 def knot(tmp_path_factory):
     """Knot DNS with mod-cookies on a wildcard example.com, for side-by-side behaviour."""
-    knotd = shutil.which("knotd") or "/usr/sbin/knotd"
-    tmp = tmp_path_factory.mktemp("knot")
-    (tmp / "example.com.zone").write_text(
+    from dns_helpers import Knot
+    srv = Knot(tmp_path_factory.mktemp("knot"), {"example.com": (
         "$ORIGIN example.com.\n$TTL 300\n@ SOA ns1 h 1 7200 3600 1209600 300\n@ NS ns1\nns1 A 192.0.2.53\n"
-        "* A 198.18.0.1\n")
-    from dns_helpers import free_port
-    port = free_port()
-    (tmp / "knot.conf").write_text(
-        "server:\n    rundir: %s\n    listen: 127.0.0.1@%d\nlog:\n  - target: stderr\n    any: error\n"
-        "database:\n    storage: %s\nmod-cookies:\n  - id: default\n"
-        "template:\n  - id: default\n    storage: %s\n    semantic-checks: off\n"
-        "    global-module: mod-cookies/default\nzone:\n  - domain: example.com\n    file: example.com.zone\n"
-        % (tmp, port, tmp, tmp))
-    proc = subprocess.Popen([knotd, "-c", str(tmp / "knot.conf")], stdout=subprocess.DEVNULL,
-                            stderr=subprocess.DEVNULL)
-    deadline = time.monotonic() + 10
-    while True:
-        try:
-            dns.query.udp(dns.message.make_query("a.example.com", "A"), "127.0.0.1", port=port, timeout=0.3)
-            break
-        except Exception:  # noqa: BLE001 - not up yet
-            assert time.monotonic() < deadline and proc.poll() is None, "knotd did not start"
-    yield port
-    proc.terminate()
-    proc.wait(10)
+        "* A 198.18.0.1\n")}, sections="mod-cookies:\n  - id: default\n",
+        template_conf="    global-module: mod-cookies/default\n")
+    yield srv.port
+    srv.stop()
 
 
 def test_cookie_behaviour_side_by_side_with_knot(live, knot):

@@ -2,6 +2,7 @@
 
 import dns.flags
 import dns.message
+import dns.name
 import pytest
 from hypothesis import given, settings, strategies as st
 
@@ -121,3 +122,20 @@ def test_property_fast_equals_slow(labels, rdtype, zone, edns, do, rd, qid):
 
 
 _STATE = statemod.from_bytes(json.dumps(policy_doc()).encode())
+
+
+def test_static_wildcard_address_beats_policy_on_both_paths():
+    """RFC 4592: in a zone where the policy answers every name, a static ``*.wa A`` (or CNAME)
+    synthesises the answer below ``wa``; the fast path must leave those names to the slow path."""
+    doc = policy_doc()
+    doc["zones"]["example.com"]["records"] += [{"name": "*.wa", "type": "A", "data": "192.0.2.77"},
+                                               {"name": "*.wc", "type": "CNAME", "data": "ns1"}]
+    state = statemod.from_bytes(json.dumps(doc).encode())
+    for name, want in (("b.wa.example.com", "192.0.2.77"), ("x.y.wa.example.com", "192.0.2.77"),
+                       ("b.wc.example.com", "192.0.2.53")):
+        resp = dns.message.from_wire(handler.handle(state, mkq(name), ("127.0.0.1", 5000), b"\x7f\x00\x00\x01",
+                                                    statsmod.Stats(), 1232))
+        assert resp.answer[-1][0].address == want, name
+        assert resp.answer[0].name == dns.name.from_text(name)
+    fast, slow = both(state, mkq("wa.example.com"))  # the wildcard's parent itself: policy, fast
+    assert fast is not None and fast == slow

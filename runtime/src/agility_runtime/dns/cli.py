@@ -53,7 +53,10 @@ def build_parser():
                         "address; default: random at start, shared by this server's workers")
     p.add_argument("--cookie-rotate", type=int, default=86400, metavar="SECONDS",
                    help="derive a new cookie secret every SECONDS (>= 7200); the previous one stays valid")
-    p.add_argument("--nsid", metavar="TEXT", help="answer EDNS NSID requests with TEXT (e.g. the PoP name)")
+    p.add_argument("--nsid", metavar="TEXT",
+                   help="the PoP identity (e.g. its name): answers EDNS NSID and CH TXT id.server / hostname.bind")
+    p.add_argument("--server-version", metavar="TEXT",
+                   help="answer CH TXT version.bind / version.server with TEXT (default: REFUSED)")
     p.add_argument("--log-format", choices=("kv", "json"), default="kv", help="log line format on stderr")
     return p
 
@@ -131,7 +134,8 @@ def main(argv=None):
         log.error("start", result="failed", path=args.policy, reason=str(exc))
         return 1
     try:
-        edns_settings = edns.settings_from_args(args.cookie_secret_file, args.cookie_rotate, args.nsid)
+        edns_settings = edns.settings_from_args(args.cookie_secret_file, args.cookie_rotate, args.nsid,
+                                                args.server_version)
     except (OSError, cookies.CookieError) as exc:
         log.error("start", result="failed", reason="cookies: %s" % exc)
         return 1

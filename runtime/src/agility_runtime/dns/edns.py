@@ -30,24 +30,27 @@ class Settings:
     """Per-process EDNS settings; the supervisor builds them before forking, so every
     worker shares the cookie master secret."""
 
-    __slots__ = ("cookies", "nsid", "memo")
+    __slots__ = ("cookies", "nsid", "version", "memo")
 
-    def __init__(self, cookie_master=None, cookie_rotate=86400, nsid=None):
+    def __init__(self, cookie_master=None, cookie_rotate=86400, nsid=None, version=None):
         self.cookies = cookiesmod.Cookies(cookie_master, cookie_rotate)
+        # the PoP identity: NSID, and CH TXT id.server / hostname.bind (slowpath._chaos)
         self.nsid = nsid.encode("utf-8") if isinstance(nsid, str) else nsid
+        # CH TXT version.bind / version.server; None = REFUSED (as Knot with version "")
+        self.version = version.encode("utf-8") if isinstance(version, str) else version
         self.memo = {}  # the fast path's response OPT per (options, client): see fastpath
 
 
 SETTINGS = Settings()
 
 
-def settings_from_args(secret_file, rotate, nsid):
+def settings_from_args(secret_file, rotate, nsid, version=None):
     """Settings from the command line (raises OSError or cookies.CookieError)."""
     master = None
     if secret_file:
         with open(secret_file) as handle:
             master = cookiesmod.master_from_text(handle.readline())
-    return Settings(master, rotate, nsid)
+    return Settings(master, rotate, nsid, version)
 
 
 def configure(settings):

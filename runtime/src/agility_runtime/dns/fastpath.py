@@ -196,6 +196,10 @@ def decide(state, data, qend):
         for b in bounds:
             if qlower[b:] in zd.deleg_wire:
                 return DECLINE
+    if zd.wild_shadow_wire:  # a static wildcard may synthesise A/AAAA/CNAME here (RFC 4592)
+        for b in bounds[1:]:
+            if qlower[b:] in zd.wild_shadow_wire:
+                return DECLINE
     if state.dynamic:
         fa = None
         count = 1

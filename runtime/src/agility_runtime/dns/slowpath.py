@@ -6,6 +6,8 @@ truncation, EDNS Client Subnet (echoed; scope 0 unless a client_subnets policy
 decided the answer) and policy answers for queries the fast path does not take.
 """
 
+import struct
+
 import dns.edns
 import dns.exception
 import dns.flags
@@ -16,12 +18,19 @@ import dns.rcode
 import dns.rdata
 import dns.rdataclass
 import dns.rdatatype
+import dns.rdtypes.ANY.TXT
 import dns.rrset
 
 from agility_runtime.dns import edns, fastpath, query as querymod, stats as statsmod
 
 _A = dns.rdatatype.A
 _AAAA = dns.rdatatype.AAAA
+_CNAME = dns.rdatatype.CNAME
+_DS = dns.rdatatype.DS
+_NS = dns.rdatatype.NS
+MAX_CNAME_CHAIN = 8  # names followed after the first; a longer chain is left to the resolver
+_CH_IDENTITY = frozenset(dns.name.from_text(n) for n in ("id.server.", "hostname.bind."))
+_CH_VERSION = frozenset(dns.name.from_text(n) for n in ("version.bind.", "version.server."))
 _QTYPE_TEXT = {_A: "A", _AAAA: "AAAA"}
 _REFUSED_TYPES = frozenset((dns.rdatatype.AXFR, dns.rdatatype.IXFR))
 _META_TYPES = frozenset((dns.rdatatype.OPT, dns.rdatatype.TSIG, dns.rdatatype.TKEY,
@@ -33,6 +42,40 @@ def _header_only(data, rcode):
     opcode_bits = data[2] & 0x78
     flags_hi = 0x80 | opcode_bits | (data[2] & 0x01)
     return bytes(data[:2]) + bytes((flags_hi, rcode & 0x0F)) + b"\x00" * 8
+
+
+def formerr(data, udp_max):
+    """FORMERR for a query that does not parse as a whole: the header, the question when there
+    is exactly one and it reads, and an OPT record when the query carried exactly one that
+    reads (RFC 6891 7; Knot does the same), so the client still sees our EDNS support."""
+    data = bytes(data)
+    question = opt = b""
+    try:
+        qdcount, ancount, nscount, arcount = struct.unpack_from(">4H", data, 4)
+        pos = 12
+        for _question in range(qdcount):
+            pos += dns.name.from_wire(data, pos)[1] + 4
+            if pos > len(data):
+                raise ValueError("question runs past the message")
+        if qdcount == 1:
+            question = data[12:pos]
+        flags = []
+        for i in range(ancount + nscount + arcount):
+            owner, used = dns.name.from_wire(data, pos)
+            rdtype, _rdclass, ttl, rdlength = struct.unpack_from(">HHIH", data, pos + used)
+            pos += used + 10 + rdlength
+            if pos > len(data):
+                raise ValueError("record runs past the message")
+            if i >= ancount + nscount and rdtype == dns.rdatatype.OPT and owner == dns.name.root:
+                flags.append(ttl & 0xFFFF)
+        if len(flags) == 1:
+            opt = edns.opt_record(udp_max, (flags[0] >> 8) & 0x80)
+    except Exception:  # noqa: BLE001 - keep what did read
+        pass
+    head = bytearray(_header_only(data, dns.rcode.FORMERR))
+    head[5] = 1 if question else 0
+    head[11] = 1 if opt else 0
+    return bytes(head) + question + opt
 
 
 def _qtype_label(rdtype):
@@ -94,7 +137,7 @@ def respond(state, q, stats, udp_max):
         stats.queries[("none", "FORMERR", "none")] += 1
         q.reset()
         q.outcome = querymod.FORMERR
-        return _header_only(data, dns.rcode.FORMERR)
+        return formerr(data, udp_max)
     out = answer(state, q, query, stats)
     q.outcome = out.kind
     return encode(q, query, out, stats, udp_max)
@@ -108,6 +151,8 @@ def answer(state, q, query, stats):
         return Outcome(querymod.BADCOOKIE, edns.BADCOOKIE)
     if query.edns > 0:
         return Outcome(querymod.BADVERS, dns.rcode.BADVERS)
+    if qclass == dns.rdataclass.CH:
+        return _chaos(qname, qtype)
     if qclass != dns.rdataclass.IN or qtype in _REFUSED_TYPES:
         return Outcome(querymod.REFUSED, dns.rcode.REFUSED)
     if qtype in _META_TYPES:
@@ -115,33 +160,91 @@ def answer(state, q, query, stats):
     zd = state.find_zone(qname)
     if zd is None:
         return Outcome(querymod.REFUSED, dns.rcode.REFUSED)
-    # referral below a delegation point (not authoritative there)
+    if qtype == _DS and qname == zd.name and len(qname) > 1:
+        # DS is the parent's data (RFC 4035 3.1.4.1): answer from the parent zone if we serve it
+        zd = state.find_zone(qname.parent()) or zd
+    out, target = _lookup(state, q, zd, qname, qtype, stats)
+    if target is None or qtype in (_CNAME, dns.rdatatype.ANY):
+        return out
+    # chase the CNAME chain inside the zone (as Knot does), each name once
+    answers = list(out.answer)
+    seen = {qname}
+    while target is not None and target not in seen and len(seen) <= MAX_CNAME_CHAIN \
+            and target.is_subdomain(zd.name) and state.find_zone(target) is zd:
+        seen.add(target)
+        out, target = _lookup(state, q, zd, target, qtype, stats)
+        answers.extend(out.answer)
+        out.answer = answers
+        out.aa = True  # the first name's CNAME is ours: authoritative even before a referral
+    return out
+
+
+def _lookup(state, q, zd, qname, qtype, stats):
+    """(Outcome for ``qname`` in zone ``zd``, the CNAME target to follow or None)."""
     if zd.delegations:
         name = qname
         while name != zd.name and len(name) > 1:
             if name in zd.delegations:
-                cut = zd.static[name][dns.rdatatype.NS]
-                return Outcome(querymod.REFERRAL, authority=[cut], additional=_glue(zd, cut))
+                if name == qname and qtype == _DS:  # parent-side data at the cut (RFC 4035 3.1.4.1)
+                    ds = zd.static[name].get(_DS)
+                    if ds is not None:
+                        return Outcome(querymod.STATIC, aa=True, answer=[ds]), None
+                    return Outcome(querymod.NODATA, aa=True, authority=[zd.neg_soa]), None
+                cut = zd.static[name][_NS]
+                return Outcome(querymod.REFERRAL, authority=[cut], additional=_glue(zd, cut)), None
             name = name.parent()
-    by_type = zd.static.get(qname, {})
-    lname = qname.canonicalize().to_text()
     if qname == zd.name and qtype == dns.rdatatype.SOA:
-        return Outcome(querymod.STATIC, aa=True, answer=[zd.soa])
-    if qname == zd.name and qtype == dns.rdatatype.NS:
-        return Outcome(querymod.STATIC, aa=True, answer=[zd.ns], additional=_glue(zd, zd.ns))
+        return Outcome(querymod.STATIC, aa=True, answer=[zd.soa]), None
+    if qname == zd.name and qtype == _NS:
+        return Outcome(querymod.STATIC, aa=True, answer=[zd.ns], additional=_glue(zd, zd.ns)), None
+    by_type = zd.static.get(qname)
+    source = None
+    if by_type is None:
+        by_type = {}
+        source = zd.source_of(qname)
+        if source is not None:  # RFC 4592 synthesis: the wildcard's data with the owner qname
+            by_type = zd.static.get(source, {})
     if qtype in by_type:
-        return Outcome(querymod.STATIC, aa=True, answer=[by_type[qtype]])
-    if dns.rdatatype.CNAME in by_type:
-        return Outcome(querymod.STATIC, aa=True, answer=[by_type[dns.rdatatype.CNAME]])
-    if qtype in _QTYPE_TEXT and qname not in zd.addr_owners and zd.policy_names(lname):
-        return _policy_answer(state, q, zd, qname, qtype, lname, stats)
-    if qtype == dns.rdatatype.ANY and zd.zone.name_exists(lname):
+        rrset = by_type[qtype]
+        if source is not None:
+            rrset = dns.rrset.from_rdata_list(qname, rrset.ttl, list(rrset))
+        return Outcome(querymod.STATIC, aa=True, answer=[rrset], additional=_additional(zd, rrset)), None
+    if _CNAME in by_type:
+        rrset = by_type[_CNAME]
+        if source is not None:
+            rrset = dns.rrset.from_rdata_list(qname, rrset.ttl, list(rrset))
+        return Outcome(querymod.STATIC, aa=True, answer=[rrset]), rrset[0].target
+    lname = qname.canonicalize().to_text()
+    if qtype in _QTYPE_TEXT and _A not in by_type and _AAAA not in by_type \
+            and (zd.policy_names(lname) or source in zd.wild_hosts):
+        return _policy_answer(state, q, zd, qname, qtype, lname, stats), None
+    exists = zd.wildcard or qname in zd.names or source is not None
+    if qtype == dns.rdatatype.ANY and exists:
         # RFC 8482: a minimal answer instead of every record set
         hinfo = dns.rdata.from_text(dns.rdataclass.IN, dns.rdatatype.HINFO, '"RFC8482" ""')
-        return Outcome(querymod.STATIC, aa=True, answer=[dns.rrset.from_rdata_list(qname, zd.neg_ttl, [hinfo])])
-    if zd.zone.name_exists(lname) or qname in zd.static or qname == zd.name:
-        return Outcome(querymod.NODATA, aa=True, authority=[zd.neg_soa])
-    return Outcome(querymod.NXDOMAIN, dns.rcode.NXDOMAIN, aa=True, authority=[zd.neg_soa])
+        return Outcome(querymod.STATIC, aa=True,
+                       answer=[dns.rrset.from_rdata_list(qname, zd.neg_ttl, [hinfo])]), None
+    if exists:
+        return Outcome(querymod.NODATA, aa=True, authority=[zd.neg_soa]), None
+    return Outcome(querymod.NXDOMAIN, dns.rcode.NXDOMAIN, aa=True, authority=[zd.neg_soa]), None
+
+
+def _chaos(qname, qtype):
+    """CH TXT id.server / hostname.bind (the PoP identity, ``--nsid``) and version.bind /
+    version.server (``--server-version``), answered as Knot does (TTL 0, AA clear); REFUSED
+    when not configured, and for every other CH question."""
+    text = None
+    if qtype == dns.rdatatype.TXT:
+        if qname in _CH_IDENTITY:
+            text = edns.SETTINGS.nsid
+        elif qname in _CH_VERSION:
+            text = edns.SETTINGS.version
+    if not text:
+        return Outcome(querymod.REFUSED, dns.rcode.REFUSED)
+    chunks = [text[i:i + 255] for i in range(0, len(text), 255)]
+    rrset = dns.rrset.RRset(qname, dns.rdataclass.CH, dns.rdatatype.TXT)
+    rrset.add(dns.rdtypes.ANY.TXT.TXT(dns.rdataclass.CH, dns.rdatatype.TXT, chunks), 0)
+    return Outcome(querymod.STATIC, answer=[rrset])
 
 
 def _policy_answer(state, q, zd, qname, qtype, lname, stats):
@@ -163,16 +266,32 @@ def _policy_answer(state, q, zd, qname, qtype, lname, stats):
 
 
 def _glue(zd, ns_rrset):
-    glue = []
-    for rd in ns_rrset:
-        target = rd.target
-        if not target.is_subdomain(zd.name):
+    return _addresses(zd, [rd.target for rd in ns_rrset])
+
+
+def _additional(zd, rrset):
+    """Static addresses of in-zone NS, MX and SRV targets (RFC 1034 3.6.2, RFC 2782)."""
+    rdtype = rrset.rdtype
+    if rdtype == _NS or rdtype == dns.rdatatype.SRV:
+        return _addresses(zd, [rd.target for rd in rrset])
+    if rdtype == dns.rdatatype.MX:
+        return _addresses(zd, [rd.exchange for rd in rrset])
+    return []
+
+
+def _addresses(zd, targets):
+    out = []
+    seen = set()
+    for target in targets:
+        if target in seen or not target.is_subdomain(zd.name):
             continue
+        seen.add(target)
+        by_type = zd.static.get(target, {})
         for rdtype in (_A, _AAAA):
-            rrset = zd.static.get(target, {}).get(rdtype)
+            rrset = by_type.get(rdtype)
             if rrset is not None:
-                glue.append(rrset)
-    return glue
+                out.append(rrset)
+    return out
 
 
 def encode(q, query, out, stats, udp_max):

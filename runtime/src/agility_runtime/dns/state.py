@@ -9,6 +9,8 @@ Any problem raises ``policy.PolicyError`` (the message names the bad field); the
 caller keeps serving the last good state.
 """
 
+import time
+
 import dns.name
 import dns.rdata
 import dns.rdataclass
@@ -62,6 +64,8 @@ class ZoneData:
         soa.update(zone.soa)
         soa.setdefault("mname", zone.ns[0])
         soa.setdefault("rname", "hostmaster." + zone.name)
+        if soa["serial"] == policy.AUTO_SERIAL:  # a file not written by policy_file: from the clock
+            soa["serial"] = int(time.time()) % 2 ** 32
         field = "zones.%s" % zone.name
         try:
             soa_rdata = dns.rdata.from_text(
@@ -114,6 +118,22 @@ class ZoneData:
         self.deleg_wire = frozenset(name_wire(o) for o in self.delegations)
         self.hostnames_wire = frozenset(name_wire(dns.name.from_text(h)) for h in zone.hostnames)
         self.wildcard = zone.wildcard
+        # RFC 4592: the names that exist (owners, listed hostnames and the empty non-terminals
+        # above them), and the wildcards by their parent, the closest encloser they serve
+        hosts = [dns.name.from_text(h) for h in zone.hostnames]
+        names = {self.name}
+        for owner in list(self.static) + hosts:
+            while owner not in names and len(owner) > len(self.name):
+                names.add(owner)
+                owner = owner.parent()
+        self.names = frozenset(names)
+        # (an empty non-terminal wildcard is a source of synthesis too: NODATA, RFC 4592 2.2.2)
+        self.wild = {o.parent(): o for o in names if o.is_wild()}
+        self.wild_hosts = frozenset(o for o in hosts if o.is_wild())
+        # wildcards whose synthesis may decide an A/AAAA answer: the fast path leaves names
+        # below their parent to the slow path
+        self.wild_shadow_wire = frozenset(name_wire(o.parent()) for o, t in self.static.items()
+                                          if o.is_wild() and any(k in t for k in shadow))
         # policy choice when no policy depends on client or local address
         self.fixed = {}
         for qtype in ("A", "AAAA"):
@@ -122,6 +142,16 @@ class ZoneData:
     def policy_names(self, qname):
         """Whether the policy may answer A/AAAA at ``qname`` (absolute lower-case text)."""
         return self.wildcard or qname in self.zone.hostnames
+
+    def source_of(self, qname):
+        """The wildcard owner that synthesises ``qname`` (RFC 4592 closest-encloser rule), or
+        None when the name exists or no wildcard covers it."""
+        if not self.wild or qname in self.names:
+            return None
+        name = qname.parent()
+        while name not in self.names:
+            name = name.parent()
+        return self.wild.get(name)
 
 
 class State:

@@ -74,6 +74,31 @@ BAD = [
     ("unknown top key", _set(["polices"], []), "polices", "unknown key"),
     ("no pools", _set(["pools"], {}), "pools", "non-empty"),
     ("missing pop name", _set(["pop"], {"index": 1}), "pop.name", "is required"),
+    ("cname loop", _set(["zones", "example.com.", "records"], [
+        {"name": "a", "type": "CNAME", "data": "b"}, {"name": "b", "type": "CNAME", "data": "c.example.com."},
+        {"name": "c", "type": "CNAME", "data": "a"}]),
+     "zones[example.com.].records[0].data", "CNAME loop: a.example.com. -> b.example.com. -> c.example.com. -> a"),
+    ("cname to itself", _set(["zones", "example.com.", "records"], [{"name": "a", "type": "CNAME", "data": "@"},
+                                                                    {"name": "@", "type": "TXT", "data": "x"},
+                                                                    {"name": "x", "type": "CNAME", "data": "x"}]),
+     "zones[example.com.].records[2].data", "CNAME loop: x.example.com. -> x.example.com."),
+    ("data below a cut", _set(["zones", "example.com.", "records"], [
+        {"name": "sub", "type": "NS", "data": "ns.sub"}, {"name": "ns.sub", "type": "A", "data": "192.0.2.1"},
+        {"name": "www.sub", "type": "TXT", "data": "x"}]),
+     "zones[example.com.].records[2].name", "occluded by the delegation sub.example.com."),
+    ("data at a cut", _set(["zones", "example.com.", "records"], [
+        {"name": "sub", "type": "NS", "data": "ns.other.example."}, {"name": "sub", "type": "MX", "data": "1 x"}]),
+     "zones[example.com.].records[1].name", "occluded by the delegation sub.example.com."),
+    ("hostname below a cut", _set(["zones", "example.com."], {
+        "account_type": "free", "soa": {"mname": "ns1.example.com.", "rname": "h.example.com.", "serial": 1},
+        "ns": ["ns1.example.com."], "hostnames": ["www.sub"],
+        "records": [{"name": "sub", "type": "NS", "data": "ns.other.example."}]}),
+     "zones[example.com.].hostnames[0]", "occluded by the delegation sub.example.com."),
+    ("DS away from a cut", _set(["zones", "example.com.", "records"], [
+        {"name": "www", "type": "DS", "data": "1 13 2 " + "00" * 32}]),
+     "zones[example.com.].records[0].type", "DS belongs at a delegation"),
+    ("wildcard NS", _set(["zones", "example.com.", "records"], [{"name": "*.w", "type": "NS", "data": "ns1"}]),
+     "zones[example.com.].records[0].name", "wildcard"),
 ]
 
 
@@ -100,9 +125,65 @@ def test_load_file_reports_bad_json(tmp_path):
     assert "not valid JSON" in str(err.value)
 
 
+@pytest.mark.parametrize("raw, field", [
+    ('{"format": 1, "format": 2}', "format"),
+    ('{"zones": {"example.com": {"soa": {"serial": 1, "serial": 2}}}}', "zones.example.com.soa.serial"),
+    ('{"policies": [{"name": "a"}, {"name": "b", "ttl": 1, "ttl": 2}]}', "policies[1].ttl"),
+])
+def test_duplicate_json_keys_refused(raw, field):
+    """json.loads keeps the last of two equal keys silently; the policy file refuses them."""
+    with pytest.raises(P.PolicyError) as err:
+        P.loads(raw)
+    assert err.value.problems == [(field, "appears twice in one JSON object (JSON would keep only the last silently)")]
+    assert "\n" not in str(err.value)
+
+
+def test_glue_below_a_cut_and_ds_at_it_are_valid():
+    doc = good()
+    doc["zones"]["example.com."]["records"] += [
+        {"name": "sub", "type": "NS", "data": "ns.sub"}, {"name": "sub", "type": "DS", "data": "1 13 2 " + "00" * 32},
+        {"name": "ns.sub", "type": "A", "data": "192.0.2.9"}, {"name": "ns.sub", "type": "AAAA", "data": "2001:db8::9"},
+        {"name": "www", "type": "CNAME", "data": "ns1"}, {"name": "w2", "type": "CNAME", "data": "www"}]
+    assert P.validate(doc) == []
+
+
 def test_load_file_round_trip(tmp_path):
     path = tmp_path / "p.json"
     path.write_text(P.dumps(good()))
     compiled = P.load_file(str(path))
     assert compiled.digest == P.digest(good())
     assert compiled.pop_name == "pop1"
+
+
+def _serial(doc, zone="example.com."):
+    return doc["zones"][zone]["soa"]["serial"]
+
+
+def test_serial_auto_is_stable_without_change_and_increases_with_one():
+    doc = good()
+    doc["zones"]["example.com."]["soa"]["serial"] = "auto"
+    assert P.validate(doc) == []
+    first = P.resolve_serials(doc, None, now=1700000000)
+    assert _serial(first) == 1700000000 and _serial(first, "pro.example.") == 7
+    assert doc["zones"]["example.com."]["soa"]["serial"] == "auto"  # the input is not changed
+    assert P.resolve_serials(doc, first, now=1700000500) == first   # same content: same serial
+    doc["zones"]["example.com."]["records"].append({"name": "new", "type": "TXT", "data": "x"})
+    second = P.resolve_serials(doc, first, now=1700000000)          # clock behind the last serial
+    assert _serial(second) == 1700000001
+    assert _serial(P.resolve_serials(doc, first, now=1800000000)) == 1800000000
+
+
+def test_backwards_serial_is_refused():
+    before = good()
+    doc = good()
+    doc["zones"]["pro.example."]["soa"]["serial"] = 6
+    with pytest.raises(P.PolicyError) as err:
+        P.resolve_serials(doc, before, now=0)
+    assert err.value.problems == [("zones[pro.example.].soa.serial",
+                                   "6 goes backwards from 7, the serial served now (RFC 1982); raise it or use 'auto'")]
+    doc["zones"]["pro.example."]["soa"]["serial"] = 7 + 2 ** 31 - 1   # forward in serial arithmetic
+    assert _serial(P.resolve_serials(doc, before, now=0), "pro.example.") == 7 + 2 ** 31 - 1
+    doc["zones"]["pro.example."]["soa"]["serial"] = "auto"
+    before["zones"]["pro.example."]["soa"]["serial"] = 2 ** 32 - 1  # auto wraps as RFC 1982 allows
+    before["zones"]["pro.example."]["records"] = [{"name": "old", "type": "TXT", "data": "x"}]
+    assert _serial(P.resolve_serials(doc, before, now=5), "pro.example.") == 5

@@ -110,3 +110,19 @@ def test_validate_cmd_accepting_writes(tmp_path):
 def test_missing_directory_is_a_clear_error(tmp_path):
     result = run({"path": str(tmp_path / "nope" / "policy.json"), "policy": good()})
     assert result["failed"] is True and "does not exist" in result["msg"]
+
+
+def test_serial_auto_resolved_against_the_file_and_backwards_refused(tmp_path):
+    path = str(tmp_path / "policy.json")
+    doc = good()
+    doc["zones"]["example.com."]["soa"]["serial"] = "auto"
+    first = run({"path": path, "policy": doc})
+    written = json.load(open(path))
+    serial = written["zones"]["example.com."]["soa"]["serial"]
+    assert isinstance(serial, int) and serial > 1 and first["digest"] == P.digest(written)
+    assert run({"path": path, "policy": doc})["changed"] is False  # same content, same serial
+    back = good()
+    back["zones"]["pro.example."]["soa"]["serial"] = 6
+    result = run({"path": path, "policy": back})
+    assert result["failed"] and "zones[pro.example.].soa.serial: 6 goes backwards from 7" in result["msg"]
+    assert json.load(open(path)) == written  # nothing written
