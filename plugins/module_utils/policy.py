@@ -520,14 +520,22 @@ def validate(doc):
         p.add("zones", "must be a mapping of zone name to zone")
         zones = {}
     for name, zone in zones.items():
-        try:
-            key = normalise_name(name)
-            if not _valid_name(key):
-                raise ValueError("%r is not a valid zone name" % name)
-        except ValueError as exc:
-            p.add("zones[%s]" % name, str(exc))
-            continue
-        _validate_zone(p, "zones[%s]" % key, key, zone)
+        p.items.extend(validate_zone(name, zone))
+    return p.items
+
+
+def validate_zone(name, zone):
+    """All problems of one zone (name and data, as under a policy file's ``zones``) as
+    ``[(field, message)]``; the zone store's compiler applies the same rules."""
+    p = _Problems()
+    try:
+        key = normalise_name(name)
+        if not _valid_name(key):
+            raise ValueError("%r is not a valid zone name" % name)
+    except ValueError as exc:
+        p.add("zones[%s]" % name, str(exc))
+        return p.items
+    _validate_zone(p, "zones[%s]" % key, key, zone)
     return p.items
 
 

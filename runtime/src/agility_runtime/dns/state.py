@@ -9,6 +9,8 @@ Any problem raises ``policy.PolicyError`` (the message names the bad field); the
 caller keeps serving the last good state.
 """
 
+import json
+
 import dns.name
 import dns.rdata
 import dns.rdataclass
@@ -16,10 +18,13 @@ import dns.rdatatype
 import dns.rrset
 
 from agility_runtime import policy
+from agility_runtime.dns import log, records
 
 SOA_DEFAULTS = {"refresh": 7200, "retry": 3600, "expire": 1209600, "minimum": 300, "ttl": 3600}
 QTYPE_CODE = {"A": 1, "AAAA": 28}
 QTYPE_WIRE = {"A": b"\x00\x01", "AAAA": b"\x00\x1c"}
+# store zones built into ZoneData per process; the cache starts again when full
+STORE_ZONE_CACHE = 65536
 
 
 def name_wire(name):
@@ -54,6 +59,8 @@ class FastAnswer:
 class ZoneData:
     """One zone: apex records as dnspython rrsets, static data, fast-path sets."""
 
+    from_store = False  # True for zones read from the zone store (never in the fast path's plan cache)
+
     def __init__(self, zone, all_policies, cpf):
         self.zone = zone
         self.name = dns.name.from_text(zone.name)
@@ -74,33 +81,8 @@ class ZoneData:
         self.neg_ttl = min(soa["ttl"], soa["minimum"])
         self.neg_soa = dns.rrset.from_rdata_list(self.name, self.neg_ttl, [soa_rdata])
         ns_rdatas = [dns.rdata.from_text(dns.rdataclass.IN, dns.rdatatype.NS, n) for n in zone.ns]
-        self.static = {}
-        problems = []
-        for owner_text, recs in sorted(zone.records.items()):
-            owner = dns.name.from_text(owner_text)
-            for rtype, ttl, data in recs:
-                rfield = "%s.records(%s %s)" % (field, owner_text, rtype)
-                if not owner.is_subdomain(self.name):
-                    problems.append((rfield, "%s lies outside the zone" % owner_text))
-                    continue
-                try:
-                    rdata = dns.rdata.from_text(dns.rdataclass.IN, dns.rdatatype.from_text(rtype),
-                                                data, origin=self.name, relativize=False)
-                except Exception as exc:  # noqa: BLE001
-                    problems.append((rfield, "data %r does not parse: %s" % (data, exc)))
-                    continue
-                if owner == self.name and rtype == "NS":
-                    ns_rdatas.append(rdata)
-                    continue
-                by_type = self.static.setdefault(owner, {})
-                rrset = by_type.get(rdata.rdtype)
-                if rrset is None:
-                    rrset = by_type[rdata.rdtype] = dns.rrset.RRset(owner, dns.rdataclass.IN, rdata.rdtype)
-                rrset.add(rdata, ttl)
-        for owner, by_type in self.static.items():
-            if dns.rdatatype.CNAME in by_type and (len(by_type) > 1 or owner == self.name):
-                problems.append(("%s.records(%s CNAME)" % (field, owner),
-                                 "a CNAME must be the only record at its name (and not at the apex)"))
+        self.static, apex_ns, problems = records.parse(zone, self.name, field)
+        ns_rdatas.extend(apex_ns)
         if problems:
             raise policy.PolicyError(problems)
         ns_ttl = soa["ttl"]
@@ -125,10 +107,13 @@ class ZoneData:
 
 
 class State:
-    """Everything a worker needs to answer, built from one policy file."""
+    """Everything a worker needs to answer, built from one policy file (and, with
+    ``store``, a ``storezones.StoreZones`` for the zones the policy file does not hold)."""
 
-    def __init__(self, cpf, raw=b""):
+    def __init__(self, cpf, raw=b"", store=None):
         self.cpf = cpf
+        self.store = store
+        self.store_zones = {}  # (zone name, zone bytes) -> ZoneData: same bytes, same zone
         self.raw = raw
         self.digest = cpf.digest
         self.pop = cpf.pop_name
@@ -167,14 +152,38 @@ class State:
             if zd is not None:
                 return zd
             if len(name) <= 1:
-                return None
+                break
             name = name.parent()
+        if self.store is not None:
+            return self.store_zone(name_wire(qname))
+        return None
+
+    def store_zone(self, wire):
+        """ZoneData of the store zone enclosing lower-case wire name ``wire``, or None."""
+        self.store.poll()
+        hit = self.store.find(wire)
+        if hit is None:
+            return None
+        zd = self.store_zones.get(hit)
+        if zd is None:
+            try:
+                zd = ZoneData(policy.Zone(hit[0], json.loads(hit[1])), self.policies, self.cpf)
+            except (policy.PolicyError, ValueError, KeyError, TypeError) as exc:
+                # the compiler checks every zone with the same rules: only a store written by
+                # something else gets here; that zone is not served, the others are
+                log.error("zone_store", result="zone_refused", zone=hit[0], reason=str(exc))
+                return None
+            zd.from_store = True
+            if len(self.store_zones) >= STORE_ZONE_CACHE:
+                self.store_zones = {}
+            self.store_zones[hit] = zd
+        return zd
 
 
 INTERNAL = "(internal)"
 
 
-def from_bytes(raw, source="(bytes)"):
+def from_bytes(raw, source="(bytes)", store=None):
     """Compile policy file bytes; raises ``policy.PolicyError`` and nothing else.
 
     The validator is fuzzed so that it reports every bad input by field; should some
@@ -183,18 +192,18 @@ def from_bytes(raw, source="(bytes)"):
     (the fuzz tests assert that this field never shows up)."""
     doc = policy.loads(raw, source)
     try:
-        return State(policy.compile_policy(doc), raw)
+        return State(policy.compile_policy(doc), raw, store)
     except policy.PolicyError:
         raise
     except Exception as exc:  # noqa: BLE001 - the last line of defence, see above
         raise policy.PolicyError([(INTERNAL, "%s could not be compiled: %s: %s" % (source, type(exc).__name__, exc))])
 
 
-def load(path):
+def load(path, store=None):
     """Read and compile ``path``; raises ``policy.PolicyError`` on any problem."""
     try:
         with open(path, "rb") as handle:
             raw = handle.read()
     except (IOError, OSError) as exc:
         raise policy.PolicyError([("(file)", "cannot read %s: %s" % (path, exc))])
-    return from_bytes(raw, path)
+    return from_bytes(raw, path, store)
