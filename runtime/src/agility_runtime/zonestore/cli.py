@@ -15,8 +15,9 @@ import json
 import sys
 
 from agility_runtime import policy
-from agility_runtime.zonestore import layout, reader, sources, writer
 from agility_runtime.zonestore.errors import SourceError, StoreError
+
+layout = reader = writer = None  # imported by main(): lmdb is an optional extra
 
 
 def build_parser():
@@ -132,7 +133,13 @@ COMMANDS = {"compile": cmd_compile, "set": cmd_set, "delete": cmd_delete, "info"
 
 
 def main(argv=None):
+    global layout, reader, writer
     args = build_parser().parse_args(argv)
+    try:
+        from agility_runtime.zonestore import layout, reader, writer
+    except ImportError as exc:
+        _err("needs the zonestore extra (pip install 'agility-runtime[zonestore]'): %s" % exc)
+        return 1
     try:
         return COMMANDS[args.command](args)
     except (StoreError, SourceError) as exc:

@@ -46,6 +46,10 @@ class Report:
         self.written = False
 
     def refuse(self, name, where, problems):
+        try:
+            name = policy.normalise_name(name)  # one spelling per zone in the report
+        except ValueError:
+            name = repr(name)
         self.refused.setdefault(name, []).extend((where, f, m) for f, m in problems)
 
     def lines(self):
@@ -130,11 +134,11 @@ def _fill(env, paths, account_type, report, previous):
                 continue
             for item in items:
                 if item.problems or item.zone is None:
-                    report.refuse(str(item.name), item.where, item.problems)
+                    report.refuse(item.name, item.where, item.problems)
                     continue
                 key_name, problems = rules.check_zone(item.name, item.zone)
                 if problems:
-                    report.refuse(str(item.name), item.where, problems)
+                    report.refuse(item.name, item.where, problems)
                     continue
                 key = layout.revkey_text(key_name)
                 if key_name in duplicates:
