@@ -31,7 +31,7 @@ def open_environment(path):
         # still read (needs write access to lock.mdb); readahead off: look-ups are random
         return lmdb.open(path, readonly=True, lock=True, subdir=True, readahead=False, max_readers=1024)
     except lmdb.Error as exc:
-        raise StoreError("cannot open the zone store at %s: %s" % (path, exc))
+        raise StoreError("cannot open the zone store at %s: %s" % (path, str(exc).replace(path + ": ", "")))
 
 
 def read_meta(env, where):
