@@ -3,10 +3,13 @@ and nothing else, and checking a zone returns problems (never an exception, neve
 "internal" problem that would mean a rule let something through to dnspython)."""
 
 import json
+import re
 
+import dns.name
 from hypothesis import given, settings, strategies as st
 
 from agility_runtime import policy
+from agility_runtime.dns import state
 from agility_runtime.zonestore import rules, sources
 from agility_runtime.zonestore.errors import SourceError
 
@@ -75,3 +78,22 @@ def test_zone_files_only_report(lines):
     assert isinstance(item.problems, list)
     if item.zone is not None and not item.problems:
         _check(item.name, item.zone)
+
+
+LABEL_RULE = re.compile(r"^(\*|[A-Za-z0-9_]([A-Za-z0-9_-]{0,61}[A-Za-z0-9_])?)\Z")
+
+
+@settings(max_examples=1500)
+@given(st.lists(st.one_of(st.text(alphabet="aZ9_-*.\n\u00e9", max_size=6),
+                          st.integers(60, 66).map(lambda n: "a" * n)), max_size=6).map(".".join),
+       st.booleans())
+def test_name_rule_is_the_label_rule(name, dot):
+    """policy._valid_name matches the whole name at once (fast for millions of hostnames); it
+    must say what the per-label rule says, and text_wire what dnspython's wire form says."""
+    name = name + "." if dot else name
+    labels = (name[:-1] if name.endswith(".") else name).split(".")
+    per_label = len(name) <= 254 and all(LABEL_RULE.match(label) for label in labels)
+    assert policy._valid_name(name) == per_label
+    if per_label and name not in ("", ".") and policy._valid_name(policy.normalise_name(name)):
+        absolute = policy.normalise_name(name)  # the model checks names in this form
+        assert state.text_wire(absolute) == state.name_wire(dns.name.from_text(absolute))

@@ -32,6 +32,13 @@ def name_wire(name):
     return name.to_wire().lower()
 
 
+def text_wire(name):
+    """``name_wire`` of an absolute lower-case name the policy model validated (labels of
+    letters, digits, '-', '_', '*': no escapes), without dnspython: a zone store zone
+    carries tens of hostnames, and each query may build its zone."""
+    return b"".join(bytes((len(label),)) + label for label in name.encode("ascii").split(b".")[:-1]) + b"\x00"
+
+
 class FastAnswer:
     """Precomputed answer pieces for one (policy, qtype)."""
 
@@ -94,7 +101,7 @@ class ZoneData:
         shadow = (dns.rdatatype.A, dns.rdatatype.AAAA, dns.rdatatype.CNAME, dns.rdatatype.NS)
         self.static_wire = frozenset(name_wire(o) for o, t in self.static.items() if any(k in t for k in shadow))
         self.deleg_wire = frozenset(name_wire(o) for o in self.delegations)
-        self.hostnames_wire = frozenset(name_wire(dns.name.from_text(h)) for h in zone.hostnames)
+        self.hostnames_wire = frozenset(text_wire(h) for h in zone.hostnames)
         self.wildcard = zone.wildcard
         # policy choice when no policy depends on client or local address
         self.fixed = {}

@@ -1,6 +1,6 @@
 """``agility-zones``: compile, update and inspect a zone store.
 
-    agility-zones compile SRC... --out STORE [--account-type NAME]
+    agility-zones compile SRC... --out STORE [--account-type NAME] [--jobs N]
     agility-zones set STORE ZONE --data FILE     # FILE: one zone (JSON or YAML); '-' = stdin
     agility-zones delete STORE ZONE
     agility-zones info STORE                      # format, serial, digest, zone count
@@ -12,6 +12,7 @@ the zone's name, its file, and the line for zone files); 2 usage.
 
 import argparse
 import json
+import os
 import sys
 
 from agility_runtime import policy
@@ -27,6 +28,8 @@ def build_parser():
     c = sub.add_parser("compile", help="build a new store from YAML/JSON zone data and RFC 1035 zone files")
     c.add_argument("sources", nargs="+", metavar="SRC")
     c.add_argument("--out", required=True, metavar="STORE", help="store directory (created if missing)")
+    c.add_argument("--jobs", type=int, default=os.cpu_count() or 1,
+                   help="processes that check sources, one file each at a time (default: one per CPU)")
     c.add_argument("--account-type", default="static",
                    help="account type of zones read from zone files (default: static)")
     s = sub.add_parser("set", help="add or replace one zone (one transaction)")
@@ -49,7 +52,7 @@ def _err(text):
 
 
 def cmd_compile(args):
-    report = writer.compile_store(args.out, args.sources, args.account_type)
+    report = writer.compile_store(args.out, args.sources, args.account_type, max(1, args.jobs))
     for line in report.lines():
         _err(line)
     if not report.written:

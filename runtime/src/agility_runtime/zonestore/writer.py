@@ -80,10 +80,11 @@ def current_generation(store):
     return os.path.join(store, target)
 
 
-def compile_store(store, paths, account_type="static"):
+def compile_store(store, paths, account_type="static", jobs=1):
     """Compile the zones of ``paths`` into ``store``; returns a ``Report``.  Zones with
     problems are refused by name, the rest written; a source that cannot be read writes
-    nothing (its zones would silently vanish).  ``StoreError`` if the store cannot be written."""
+    nothing (its zones would silently vanish).  ``StoreError`` if the store cannot be written.
+    ``jobs`` processes check the sources (one file each at a time)."""
     report = Report()
     with write_lock(store):
         previous = _serial_of(current_generation(store))
@@ -92,7 +93,7 @@ def compile_store(store, paths, account_type="static"):
             os.chmod(tmp, 0o755)  # readable by the responder's user, as the files LMDB creates
             env = lmdb.open(tmp, map_size=MAP_SIZE, subdir=True, sync=False, metasync=False, readahead=False)
             try:
-                _fill(env, paths, account_type, report, previous)
+                _fill(env, paths, account_type, report, previous, jobs)
                 env.sync(True)
             finally:
                 env.close()
@@ -119,30 +120,57 @@ def compile_store(store, paths, account_type="static"):
     return report
 
 
-def _fill(env, paths, account_type, report, previous):
+def check_source(job):
+    """Read and check one source (runs in a worker process): ``(source error or None,
+    [(name, key name or None, zone bytes or None, where, problems)])``."""
+    path, account_type = job
+    try:
+        items = sources.read(path, account_type)
+    except SourceError as exc:
+        return str(exc), []
+    out = []
+    for item in items:
+        if item.problems or item.zone is None:
+            out.append((item.name, None, None, item.where, item.problems))
+            continue
+        key_name, problems = rules.check_zone(item.name, item.zone)
+        value = layout.encode_zone(item.zone) if not problems else None
+        out.append((item.name, key_name, value, item.where, problems))
+    return None, out
+
+
+def _checked_sources(paths, account_type, jobs):
+    """``check_source`` of every path, in order; sources are checked by ``jobs`` processes
+    (checking is most of a compile's work), written by this one."""
+    work = [(path, account_type) for path in paths]
+    if jobs <= 1 or len(work) <= 1:
+        for job in work:
+            yield check_source(job)
+        return
+    import multiprocessing
+    with multiprocessing.get_context("fork").Pool(min(jobs, len(work))) as pool:
+        for result in pool.imap(check_source, work):
+            yield result
+
+
+def _fill(env, paths, account_type, report, previous, jobs):
     digest = layout.ZERO_DIGEST
     count = 0
     duplicates = set()
     txn = env.begin(write=True)
     pending = 0
     try:
-        for path in paths:
-            try:
-                items = sources.read(path, account_type)
-            except SourceError as exc:
-                report.source_errors.append(str(exc))
+        for error, checked in _checked_sources(paths, account_type, jobs):
+            if error is not None:
+                report.source_errors.append(error)
                 continue
-            for item in items:
-                if item.problems or item.zone is None:
-                    report.refuse(item.name, item.where, item.problems)
-                    continue
-                key_name, problems = rules.check_zone(item.name, item.zone)
-                if problems:
-                    report.refuse(item.name, item.where, problems)
+            for name, key_name, value, where, problems in checked:
+                if problems or value is None:
+                    report.refuse(name, where, problems)
                     continue
                 key = layout.revkey_text(key_name)
                 if key_name in duplicates:
-                    report.refuse(key_name, item.where, [("zones[%s]" % key_name, "zone given more than once")])
+                    report.refuse(key_name, where, [("zones[%s]" % key_name, "zone given more than once")])
                     continue
                 old = txn.get(key)
                 if old is not None:
@@ -151,9 +179,8 @@ def _fill(env, paths, account_type, report, previous):
                     digest = layout.digest_xor(digest, key, old)
                     count -= 1
                     txn.delete(key)
-                    report.refuse(key_name, item.where, [("zones[%s]" % key_name, "zone given more than once")])
+                    report.refuse(key_name, where, [("zones[%s]" % key_name, "zone given more than once")])
                     continue
-                value = layout.encode_zone(item.zone)
                 txn.put(key, value)
                 digest = layout.digest_xor(digest, key, value)
                 count += 1
