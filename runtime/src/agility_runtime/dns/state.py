@@ -25,6 +25,7 @@ QTYPE_CODE = {"A": 1, "AAAA": 28}
 QTYPE_WIRE = {"A": b"\x00\x01", "AAAA": b"\x00\x1c"}
 # store zones built into ZoneData per process; the cache starts again when full
 STORE_ZONE_CACHE = 65536
+_SHADOW_TYPES = frozenset(("A", "AAAA", "CNAME", "NS"))
 
 
 def name_wire(name):
@@ -69,9 +70,12 @@ class ZoneData:
     from_store = False  # True for zones read from the zone store (never in the fast path's plan cache)
 
     def __init__(self, zone, all_policies, cpf):
-        self.zone = zone
+        self._fast_fields(zone, cpf)
+        self._build(zone)
+
+    def _build(self, zone):
+        """The slow path's data: dnspython rrsets; ``PolicyError`` when a record is bad."""
         self.name = dns.name.from_text(zone.name)
-        self.wire = name_wire(self.name)
         soa = dict(SOA_DEFAULTS)
         soa.update(zone.soa)
         soa.setdefault("mname", zone.ns[0])
@@ -97,10 +101,24 @@ class ZoneData:
         self.delegations = frozenset(o for o, t in self.static.items() if dns.rdatatype.NS in t)
         self.addr_owners = frozenset(o for o, t in self.static.items()
                                      if dns.rdatatype.A in t or dns.rdatatype.AAAA in t)
-        # names where A/AAAA are not the policy's to answer (static address, CNAME, cut)
-        shadow = (dns.rdatatype.A, dns.rdatatype.AAAA, dns.rdatatype.CNAME, dns.rdatatype.NS)
-        self.static_wire = frozenset(name_wire(o) for o, t in self.static.items() if any(k in t for k in shadow))
-        self.deleg_wire = frozenset(name_wire(o) for o in self.delegations)
+
+    def _fast_fields(self, zone, cpf):
+        """What the fast path reads, from the zone's text alone (no dnspython)."""
+        self.zone = zone
+        self.wire = text_wire(zone.name)
+        # names where A/AAAA are not the policy's to answer (static address, CNAME, cut); NS
+        # at the apex is the zone's own NS set, not a cut
+        static, cuts = [], []
+        for owner, recs in zone.records.items():
+            types = set(r[0] for r in recs)
+            if owner == zone.name:
+                types.discard("NS")
+            if types & _SHADOW_TYPES:
+                static.append(owner)
+            if "NS" in types:
+                cuts.append(owner)
+        self.static_wire = frozenset(text_wire(o) for o in static)
+        self.deleg_wire = frozenset(text_wire(o) for o in cuts)
         self.hostnames_wire = frozenset(text_wire(h) for h in zone.hostnames)
         self.wildcard = zone.wildcard
         # policy choice when no policy depends on client or local address
@@ -111,6 +129,26 @@ class ZoneData:
     def policy_names(self, qname):
         """Whether the policy may answer A/AAAA at ``qname`` (absolute lower-case text)."""
         return self.wildcard or qname in self.zone.hostnames
+
+
+class StoreZoneData(ZoneData):
+    """A zone from the zone store: the fast path's fields at once (tens of microseconds), the
+    dnspython rrsets (SOA, NS, static records: a millisecond) when the slow path first asks.
+    The store's compiler ran the same record rules, so building them later does not fail
+    for a store it wrote."""
+
+    from_store = True
+
+    def __init__(self, zone, all_policies, cpf):
+        self._fast_fields(zone, cpf)
+
+    def __getattr__(self, attr):
+        # only for attributes not set yet: the slow path's (name, soa, ns, static, ...)
+        if attr.startswith("__") or "_built" in self.__dict__:
+            raise AttributeError(attr)
+        self._build(self.zone)
+        self._built = True
+        return getattr(self, attr)
 
 
 class State:
@@ -174,13 +212,12 @@ class State:
         zd = self.store_zones.get(hit)
         if zd is None:
             try:
-                zd = ZoneData(policy.Zone(hit[0], json.loads(hit[1])), self.policies, self.cpf)
+                zd = StoreZoneData(policy.Zone(hit[0], json.loads(hit[1])), self.policies, self.cpf)
             except (policy.PolicyError, ValueError, KeyError, TypeError) as exc:
                 # the compiler checks every zone with the same rules: only a store written by
                 # something else gets here; that zone is not served, the others are
                 log.error("zone_store", result="zone_refused", zone=hit[0], reason=str(exc))
                 return None
-            zd.from_store = True
             if len(self.store_zones) >= STORE_ZONE_CACHE:
                 self.store_zones = {}
             self.store_zones[hit] = zd
