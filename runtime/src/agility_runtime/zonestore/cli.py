@@ -18,7 +18,11 @@ import sys
 from agility_runtime import policy
 from agility_runtime.zonestore.errors import SourceError, StoreError
 
-layout = reader = writer = None  # imported by main(): lmdb is an optional extra
+
+def _store_modules():
+    """(layout, reader, writer), imported on use: lmdb is an optional extra."""
+    from agility_runtime.zonestore import layout, reader, writer
+    return layout, reader, writer
 
 
 def build_parser():
@@ -52,6 +56,7 @@ def _err(text):
 
 
 def cmd_compile(args):
+    writer = _store_modules()[2]
     report = writer.compile_store(args.out, args.sources, args.account_type, max(1, args.jobs))
     for line in report.lines():
         _err(line)
@@ -83,12 +88,12 @@ def cmd_set(args):
     except Exception as exc:  # noqa: BLE001 - yaml's errors, without importing yaml up front
         _err("%s is not valid JSON or YAML: %s" % (args.data, exc))
         return 1
-    problems, meta = writer.update_zone(args.store, args.zone, zone)
+    problems, meta = _store_modules()[2].update_zone(args.store, args.zone, zone)
     return _report_update(args, problems, meta, "set")
 
 
 def cmd_delete(args):
-    problems, meta = writer.update_zone(args.store, args.zone, None)
+    problems, meta = _store_modules()[2].update_zone(args.store, args.zone, None)
     return _report_update(args, problems, meta, "deleted")
 
 
@@ -103,7 +108,7 @@ def _report_update(args, problems, meta, verb):
 
 
 def cmd_info(args):
-    r = reader.Reader(args.store)
+    r = _store_modules()[1].Reader(args.store)
     try:
         meta = dict(r.meta, generation=r.generation)
     finally:
@@ -120,6 +125,7 @@ def cmd_get(args):
     except Exception as exc:  # noqa: BLE001 - any bad name
         _err("%r is not a domain name: %s" % (args.name, exc))
         return 1
+    layout, reader, _writer = _store_modules()
     r = reader.Reader(args.store)
     try:
         hit = r.find(found_wire)
@@ -136,10 +142,9 @@ COMMANDS = {"compile": cmd_compile, "set": cmd_set, "delete": cmd_delete, "info"
 
 
 def main(argv=None):
-    global layout, reader, writer
     args = build_parser().parse_args(argv)
     try:
-        from agility_runtime.zonestore import layout, reader, writer
+        _store_modules()
     except ImportError as exc:
         _err("needs the zonestore extra (pip install 'agility-runtime[zonestore]'): %s" % exc)
         return 1

@@ -52,8 +52,11 @@ def revkeys_wire(wire):
         pos += length + 1
         length = wire[pos]
     keys = []
-    for i in range(len(labels)):
-        keys.append(ZONE_PREFIX + b"".join(label + b"\x00" for label in reversed(labels[i:])))
+    key = ZONE_PREFIX
+    for label in reversed(labels):  # shortest (the TLD) first, each key extends the last
+        key += label + b"\x00"
+        keys.append(key)
+    keys.reverse()
     return keys
 
 
