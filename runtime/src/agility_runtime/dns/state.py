@@ -37,7 +37,10 @@ def text_wire(name):
     """``name_wire`` of an absolute lower-case name the policy model validated (labels of
     letters, digits, '-', '_', '*': no escapes), without dnspython: a zone store zone
     carries tens of hostnames, and each query may build its zone."""
-    return b"".join(bytes((len(label),)) + label for label in name.encode("ascii").split(b".")[:-1]) + b"\x00"
+    return b"".join([_LENGTH_OCTET[len(label)] + label for label in name.encode("ascii").split(b".")[:-1]]) + b"\x00"
+
+
+_LENGTH_OCTET = [bytes((n,)) for n in range(256)]
 
 
 class FastAnswer:
