@@ -274,8 +274,8 @@ def main():
         print("  one zone in the policy file (wildcard, unique names): %.1f us/query" % one_cost)
         print("  %d store zones, first touch (zone read + built): %.1f us/query; again (built zone cached): "
               "%.1f us/query" % (args.zones, store_cold, store_warm))
-        print("  ratio store/one-zone: %.2f (again), %.2f (first touch)" % (store_warm / one_cost,
-                                                                         store_cold / one_cost))
+        print("  ratio store/one-zone: %.2f (again), %.2f (first touch)"
+              % (store_warm / one_cost, store_cold / one_cost))
         print("peak RSS of this benchmark process: %.0f MiB" % (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
                                                                 / 1024.0))
     finally:

@@ -34,8 +34,8 @@ def test_bad_zones_refused_by_name_rest_compiled(tmp_path):
     good = {"good%d.example" % i: zone(records=[txt("t", "good %d" % i)]) for i in range(3)}
     first = write_source(tmp_path / "a.json", dict(good, **BAD_ZONES))
     # the same zone in two sources (spelt differently): every copy is refused
-    second = write_source(tmp_path / "b.json", {"GOOD2.example.": zone(serial=9),
-                                                 "good3.example": zone(records=[txt("t", "three")])})
+    second = write_source(tmp_path / "b.json",
+                          {"GOOD2.example.": zone(serial=9), "good3.example": zone(records=[txt("t", "three")])})
     res = run("compile", first, second, "--out", tmp_path / "store")
     assert res.returncode == 1, res.stderr
     refused = {line.split()[3] for line in res.stderr.splitlines() if line.startswith("agility-zones: refused zone")}
