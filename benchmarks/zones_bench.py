@@ -171,7 +171,7 @@ def pipeline_cost(state, names, rounds=3):
     for w in wires[:50]:
         handler.handle(state, w, ("127.0.0.1", 5300), None, stats, 1232)
     per = []
-    for _ in range(rounds):
+    for dummy in range(rounds):
         state.plans.clear()  # unique names, as a resolver's traffic: every query decides afresh
         start = time.perf_counter()
         for w in wires:
@@ -183,7 +183,7 @@ def pipeline_cost(state, names, rounds=3):
 
 
 def main():
-    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap = argparse.ArgumentParser(description=__doc__.split("\n", maxsplit=1)[0])
     ap.add_argument("--zones", type=int, default=100000)
     ap.add_argument("--hostnames", type=int, default=20, help="hostnames per zone (default 20)")
     ap.add_argument("--per-file", type=int, default=20000, help="zones per JSON source file")
@@ -258,7 +258,7 @@ def main():
         # 4: the per-query cost in-process: store zones vs the same names in a one-zone policy file
         from agility_runtime.dns import state as statemod, storezones
         names = []
-        for _ in range(args.queries):
+        for dummy in range(args.queries):
             i = rnd.randrange(args.zones)
             names.append("%s.%s" % (rnd.choice(["www", "h%d" % rnd.randrange(max(1, args.hostnames - 1))]),
                                     zone_name(i)))

@@ -64,7 +64,7 @@ def cmd_compile(args):
         _err("nothing written: %d source(s) could not be read; %s is unchanged"
              % (len(report.source_errors), args.out))
         return 1
-    sys.stdout.write("compiled %d zones into %s (serial %d, digest %s); refused %d zones\n"
+    sys.stdout.write("compiled %d zones into %s (serial %s, digest %s); refused %d zones\n"
                      % (report.compiled, args.out, report.serial, report.digest, len(report.refused)))
     return 1 if report.refused else 0
 

@@ -144,13 +144,11 @@ def _checked_sources(paths, account_type, jobs):
     (checking is most of a compile's work), written by this one."""
     work = [(path, account_type) for path in paths]
     if jobs <= 1 or len(work) <= 1:
-        for job in work:
-            yield check_source(job)
+        yield from (check_source(job) for job in work)
         return
     import multiprocessing
     with multiprocessing.get_context("fork").Pool(min(jobs, len(work))) as pool:
-        for result in pool.imap(check_source, work):
-            yield result
+        yield from pool.imap(check_source, work)
 
 
 def _fill(env, paths, account_type, report, previous, jobs):
