@@ -44,13 +44,13 @@ def _check(name, zone):
     assert not any("internal:" in m for _f, m in problems), problems
 
 
-@settings(max_examples=400)
+@settings(max_examples=200)
 @given(ZONE_NAME, st.one_of(ZONE, VALUES))
 def test_check_zone_only_reports(name, zone):
     _check(name, zone)
 
 
-@settings(max_examples=150)
+@settings(max_examples=100)
 @given(st.one_of(st.binary(max_size=200), VALUES.map(lambda v: json.dumps(v).encode()),
                  st.dictionaries(NAMES, ZONE, max_size=3).map(lambda z: json.dumps({"zones": z}).encode())),
        st.sampled_from(["src.json", "src.yaml"]))
@@ -83,7 +83,7 @@ def test_zone_files_only_report(lines):
 LABEL_RULE = re.compile(r"^(\*|[A-Za-z0-9_]([A-Za-z0-9_-]{0,61}[A-Za-z0-9_])?)\Z")
 
 
-@settings(max_examples=500)
+@settings(max_examples=300)
 @given(st.lists(st.one_of(st.text(alphabet="aZ9_-*.\n\u00e9", max_size=6),
                           st.integers(60, 66).map(lambda n: "a" * n)), max_size=6).map(".".join),
        st.booleans())

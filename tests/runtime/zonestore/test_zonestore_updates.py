@@ -6,6 +6,7 @@ versions by content).  And: a reader never sees half an update."""
 import os
 import shutil
 import tempfile
+import time
 import multiprocessing
 
 from hypothesis import settings, strategies as st
@@ -81,10 +82,12 @@ TestStoreModel = StoreModel.TestCase
 TestStoreModel.settings = settings(max_examples=10, stateful_step_count=6, deadline=None)
 
 
-def _update_loop(store, last):
+def _update_loop(store, last, reading):
+    reading.wait(30)  # the reader has its first snapshot: every update lands while it reads
     for serial in range(2, last + 1):
         problems, meta = writer.update_zone(store, "a.example", zone(serial=serial))
         assert not problems and meta["serial"] == serial
+        time.sleep(0.005)
 
 
 def test_readers_never_see_half_an_update(tmp_path):
@@ -94,7 +97,9 @@ def test_readers_never_see_half_an_update(tmp_path):
     store = str(tmp_path / "store")
     writer.compile_store(store, [write_source(tmp_path / "s.json", {"a.example": zone(serial=1)})])
     last = 40
-    proc = multiprocessing.get_context("fork").Process(target=_update_loop, args=(store, last))
+    ctx = multiprocessing.get_context("fork")
+    reading = ctx.Event()
+    proc = ctx.Process(target=_update_loop, args=(store, last, reading))
     proc.start()
     seen = []
     r = reader.Reader(store)
@@ -104,6 +109,7 @@ def test_readers_never_see_half_an_update(tmp_path):
                 meta = layout.decode_meta(txn.get(layout.META_KEY), store)
                 data = layout.decode_zone(txn.get(layout.revkey_text("a.example.")))
             seen.append((meta["serial"], data["soa"]["serial"]))
+            reading.set()
             if meta["serial"] == last or not proc.is_alive() and len(seen) > 1 and seen[-1][0] == seen[-2][0]:
                 break
     finally:
