@@ -2,6 +2,7 @@
 
     agility-dns --policy FILE --listen 127.0.0.1:5353 --listen [::1]:5353 \\
                 [--workers N] [--metrics 127.0.0.1:9153] [--pidfile FILE] [--user NAME]
+                [--zone-store DIR]                 # zones the policy file does not hold
     agility-dns --check-config FILE        # exit 0 if FILE is good, else 1 + reason
     agility-dns reload --pidfile FILE      # reload the running server, report the result
 """
@@ -34,6 +35,9 @@ def _positive(text):
 def build_parser():
     p = argparse.ArgumentParser(prog="agility-dns", description="Policy-first authoritative DNS responder.")
     p.add_argument("--policy", metavar="FILE", help="policy file (JSON) to serve")
+    p.add_argument("--zone-store", metavar="DIR",
+                   help="zone store (agility-zones compile): answers names that no zone of the policy file "
+                        "holds; opened read-only, memory-mapped; updates show without a reload")
     p.add_argument("--check-config", metavar="FILE",
                    help="validate FILE (policy + static records) and exit: 0 good, 1 bad (reason on stderr)")
     p.add_argument("--listen", metavar="ADDR:PORT", action="append", type=_listen, default=[],
@@ -61,7 +65,7 @@ def build_parser():
     return p
 
 
-def check_config(path):
+def check_config(path, zone_store=None):
     try:
         st = statemod.load(path)
     except policy.PolicyError as exc:
@@ -69,7 +73,27 @@ def check_config(path):
         return 1
     sys.stdout.write("%s: ok (pop %s, digest %s, %d zones, %d policies)\n"
                      % (path, st.pop, st.digest, len(st.zones), len(st.policies)))
+    if zone_store:
+        meta = open_zone_store(zone_store)
+        if meta is None:
+            return 1
+        sys.stdout.write("%s: ok (zone store serial %d, digest %s, %d zones)\n"
+                         % (zone_store, meta["serial"], meta["digest"], meta["zones"]))
     return 0
+
+
+def open_zone_store(path):
+    """The store's meta record, or None after a one-line error (corrupt, newer format, no lmdb)."""
+    from agility_runtime.dns import storezones
+    from agility_runtime.zonestore.errors import StoreError
+    try:
+        return storezones.check(path)
+    except ImportError as exc:
+        log.error("start", result="failed", reason="--zone-store needs the zonestore extra "
+                  "(pip install 'agility-runtime[zonestore]'): %s" % exc)
+    except StoreError as exc:
+        log.error("start", result="failed", path=path, reason=str(exc))
+    return None
 
 
 def reload_main(argv):
@@ -123,13 +147,22 @@ def main(argv=None):
     args = build_parser().parse_args(argv)
     log.set_format(args.log_format)
     if args.check_config:
-        return check_config(args.check_config)
+        return check_config(args.check_config, args.zone_store)
     if not args.policy:
         build_parser().error("--policy FILE is required (or --check-config FILE)")
     if not 512 <= args.udp_max <= 4096:
         build_parser().error("--udp-max must lie in 512..4096")
+    store = None
+    if args.zone_store:
+        meta = open_zone_store(args.zone_store)
+        if meta is None:
+            return 1
+        from agility_runtime.dns import storezones
+        store = storezones.StoreZones(args.zone_store)
+        log.info("zone_store", result="ok", path=args.zone_store, serial=meta["serial"], digest=meta["digest"],
+                 zones=meta["zones"])
     try:
-        st = statemod.load(args.policy)
+        st = statemod.load(args.policy, store)
     except policy.PolicyError as exc:
         log.error("start", result="failed", path=args.policy, reason=str(exc))
         return 1

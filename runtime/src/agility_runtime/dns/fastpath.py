@@ -10,7 +10,8 @@ Steps, per query: find the end of the question; look the question up in the plan
 cache (the decision for these exact question bytes: ``decide``); read the OPT
 record's options (``edns.parse_options``, shared with the slow path); encode.
 The plan cache only saves the zone lookup; unique names (every real resolver's
-traffic) take ``decide`` each time.  The response OPT record is memoised per
+traffic) take ``decide`` each time, and so do names of zone-store zones (never cached:
+an update must show in the next answer).  The response OPT record is memoised per
 (option bytes, client address) for ``edns.MEMO_SECONDS``: a resolver sends the same
 client cookie and ECS prefix again and again, whatever the name.
 
@@ -84,9 +85,11 @@ def answer(state, q, stats, udp_max):
     plan = plans.get(key)
     if plan is None:
         plan = decide(state, data, qend)
-        if len(plans) >= PLAN_CACHE_MAX:
-            plans.clear()
-        plans[key] = plan
+        # a store zone can change under us at any time: its plans are made per query
+        if plan is DECLINE or not plan.zone.from_store:
+            if len(plans) >= PLAN_CACHE_MAX:
+                plans.clear()
+            plans[key] = plan
     if plan is DECLINE:
         return None
     scope = 0
@@ -186,6 +189,8 @@ def decide(state, data, qend):
             break
     else:
         zd = zones.get(b"\x00")
+        if zd is None and state.store is not None:
+            zd = state.store_zone(qlower)
         if zd is None:
             return DECLINE
     if qlower in zd.static_wire:

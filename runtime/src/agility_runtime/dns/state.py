@@ -9,6 +9,7 @@ Any problem raises ``policy.PolicyError`` (the message names the bad field); the
 caller keeps serving the last good state.
 """
 
+import json
 import time
 
 import dns.name
@@ -18,15 +19,29 @@ import dns.rdatatype
 import dns.rrset
 
 from agility_runtime import policy
+from agility_runtime.dns import log, records
 
 SOA_DEFAULTS = {"refresh": 7200, "retry": 3600, "expire": 1209600, "minimum": 300, "ttl": 3600}
 QTYPE_CODE = {"A": 1, "AAAA": 28}
 QTYPE_WIRE = {"A": b"\x00\x01", "AAAA": b"\x00\x1c"}
+# store zones built into ZoneData per process; the cache starts again when full
+STORE_ZONE_CACHE = 65536
+_SHADOW_TYPES = frozenset(("A", "AAAA", "CNAME", "NS"))
 
 
 def name_wire(name):
     """Lower-case uncompressed wire form of a dnspython name (the fast path's key)."""
     return name.to_wire().lower()
+
+
+def text_wire(name):
+    """``name_wire`` of an absolute lower-case name the policy model validated (labels of
+    letters, digits, '-', '_', '*': no escapes), without dnspython: a zone store zone
+    carries tens of hostnames, and each query may build its zone."""
+    return b"".join([_LENGTH_OCTET[len(label)] + label for label in name.encode("ascii").split(b".")[:-1]]) + b"\x00"
+
+
+_LENGTH_OCTET = [bytes((n,)) for n in range(256)]
 
 
 class FastAnswer:
@@ -56,10 +71,15 @@ class FastAnswer:
 class ZoneData:
     """One zone: apex records as dnspython rrsets, static data, fast-path sets."""
 
+    from_store = False  # True for zones read from the zone store (never in the fast path's plan cache)
+
     def __init__(self, zone, all_policies, cpf):
-        self.zone = zone
+        self._fast_fields(zone, cpf)
+        self._build(zone)
+
+    def _build(self, zone):
+        """The slow path's data: dnspython rrsets; ``PolicyError`` when a record is bad."""
         self.name = dns.name.from_text(zone.name)
-        self.wire = name_wire(self.name)
         soa = dict(SOA_DEFAULTS)
         soa.update(zone.soa)
         soa.setdefault("mname", zone.ns[0])
@@ -78,33 +98,8 @@ class ZoneData:
         self.neg_ttl = min(soa["ttl"], soa["minimum"])
         self.neg_soa = dns.rrset.from_rdata_list(self.name, self.neg_ttl, [soa_rdata])
         ns_rdatas = [dns.rdata.from_text(dns.rdataclass.IN, dns.rdatatype.NS, n) for n in zone.ns]
-        self.static = {}
-        problems = []
-        for owner_text, recs in sorted(zone.records.items()):
-            owner = dns.name.from_text(owner_text)
-            for rtype, ttl, data in recs:
-                rfield = "%s.records(%s %s)" % (field, owner_text, rtype)
-                if not owner.is_subdomain(self.name):
-                    problems.append((rfield, "%s lies outside the zone" % owner_text))
-                    continue
-                try:
-                    rdata = dns.rdata.from_text(dns.rdataclass.IN, dns.rdatatype.from_text(rtype),
-                                                data, origin=self.name, relativize=False)
-                except Exception as exc:  # noqa: BLE001
-                    problems.append((rfield, "data %r does not parse: %s" % (data, exc)))
-                    continue
-                if owner == self.name and rtype == "NS":
-                    ns_rdatas.append(rdata)
-                    continue
-                by_type = self.static.setdefault(owner, {})
-                rrset = by_type.get(rdata.rdtype)
-                if rrset is None:
-                    rrset = by_type[rdata.rdtype] = dns.rrset.RRset(owner, dns.rdataclass.IN, rdata.rdtype)
-                rrset.add(rdata, ttl)
-        for owner, by_type in self.static.items():
-            if dns.rdatatype.CNAME in by_type and (len(by_type) > 1 or owner == self.name):
-                problems.append(("%s.records(%s CNAME)" % (field, owner),
-                                 "a CNAME must be the only record at its name (and not at the apex)"))
+        self.static, apex_ns, problems = records.parse(zone, self.name, field)
+        ns_rdatas.extend(apex_ns)
         if problems:
             raise policy.PolicyError(problems)
         ns_ttl = soa["ttl"]
@@ -112,12 +107,6 @@ class ZoneData:
         self.delegations = frozenset(o for o, t in self.static.items() if dns.rdatatype.NS in t)
         self.addr_owners = frozenset(o for o, t in self.static.items()
                                      if dns.rdatatype.A in t or dns.rdatatype.AAAA in t)
-        # names where A/AAAA are not the policy's to answer (static address, CNAME, cut)
-        shadow = (dns.rdatatype.A, dns.rdatatype.AAAA, dns.rdatatype.CNAME, dns.rdatatype.NS)
-        self.static_wire = frozenset(name_wire(o) for o, t in self.static.items() if any(k in t for k in shadow))
-        self.deleg_wire = frozenset(name_wire(o) for o in self.delegations)
-        self.hostnames_wire = frozenset(name_wire(dns.name.from_text(h)) for h in zone.hostnames)
-        self.wildcard = zone.wildcard
         # RFC 4592: the names that exist (owners, listed hostnames and the empty non-terminals
         # above them), and the wildcards by their parent, the closest encloser they serve
         hosts = [dns.name.from_text(h) for h in zone.hostnames]
@@ -130,10 +119,31 @@ class ZoneData:
         # (an empty non-terminal wildcard is a source of synthesis too: NODATA, RFC 4592 2.2.2)
         self.wild = {o.parent(): o for o in names if o.is_wild()}
         self.wild_hosts = frozenset(o for o in hosts if o.is_wild())
+
+    def _fast_fields(self, zone, cpf):
+        """What the fast path reads, from the zone's text alone (no dnspython)."""
+        self.zone = zone
+        self.wire = text_wire(zone.name)
+        # names where A/AAAA are not the policy's to answer (static address, CNAME, cut); NS
+        # at the apex is the zone's own NS set, not a cut
         # wildcards whose synthesis may decide an A/AAAA answer: the fast path leaves names
-        # below their parent to the slow path
-        self.wild_shadow_wire = frozenset(name_wire(o.parent()) for o, t in self.static.items()
-                                          if o.is_wild() and any(k in t for k in shadow))
+        # below their parent to the slow path (RFC 4592, slowpath)
+        static, cuts, wild_parents = [], [], []
+        for owner, recs in zone.records.items():
+            types = set(r[0] for r in recs)
+            if owner == zone.name:
+                types.discard("NS")
+            if types & _SHADOW_TYPES:
+                static.append(owner)
+                if owner.startswith("*."):
+                    wild_parents.append(owner[2:])
+            if "NS" in types:
+                cuts.append(owner)
+        self.static_wire = frozenset(text_wire(o) for o in static)
+        self.deleg_wire = frozenset(text_wire(o) for o in cuts)
+        self.wild_shadow_wire = frozenset(text_wire(o) for o in wild_parents)
+        self.hostnames_wire = frozenset(text_wire(h) for h in zone.hostnames)
+        self.wildcard = zone.wildcard
         # policy choice when no policy depends on client or local address
         self.fixed = {}
         for qtype in ("A", "AAAA"):
@@ -154,11 +164,34 @@ class ZoneData:
         return self.wild.get(name)
 
 
-class State:
-    """Everything a worker needs to answer, built from one policy file."""
+class StoreZoneData(ZoneData):
+    """A zone from the zone store: the fast path's fields at once (tens of microseconds), the
+    dnspython rrsets (SOA, NS, static records: a millisecond) when the slow path first asks.
+    The store's compiler ran the same record rules, so building them later does not fail
+    for a store it wrote."""
 
-    def __init__(self, cpf, raw=b""):
+    from_store = True
+
+    def __init__(self, zone, all_policies, cpf):
+        self._fast_fields(zone, cpf)
+
+    def __getattr__(self, attr):
+        # only for attributes not set yet: the slow path's (name, soa, ns, static, ...)
+        if attr.startswith("__") or "_built" in self.__dict__:
+            raise AttributeError(attr)
+        self._build(self.zone)
+        self._built = True
+        return getattr(self, attr)
+
+
+class State:
+    """Everything a worker needs to answer, built from one policy file (and, with
+    ``store``, a ``storezones.StoreZones`` for the zones the policy file does not hold)."""
+
+    def __init__(self, cpf, raw=b"", store=None):
         self.cpf = cpf
+        self.store = store
+        self.store_zones = {}  # (zone name, zone bytes) -> ZoneData: same bytes, same zone
         self.raw = raw
         self.digest = cpf.digest
         self.pop = cpf.pop_name
@@ -197,14 +230,37 @@ class State:
             if zd is not None:
                 return zd
             if len(name) <= 1:
-                return None
+                break
             name = name.parent()
+        if self.store is not None:
+            return self.store_zone(name_wire(qname))
+        return None
+
+    def store_zone(self, wire):
+        """ZoneData of the store zone enclosing lower-case wire name ``wire``, or None."""
+        self.store.poll()
+        hit = self.store.find(wire)
+        if hit is None:
+            return None
+        zd = self.store_zones.get(hit)
+        if zd is None:
+            try:
+                zd = StoreZoneData(policy.Zone(hit[0], json.loads(hit[1])), self.policies, self.cpf)
+            except (policy.PolicyError, ValueError, KeyError, TypeError) as exc:
+                # the compiler checks every zone with the same rules: only a store written by
+                # something else gets here; that zone is not served, the others are
+                log.error("zone_store", result="zone_refused", zone=hit[0], reason=str(exc))
+                return None
+            if len(self.store_zones) >= STORE_ZONE_CACHE:
+                self.store_zones = {}
+            self.store_zones[hit] = zd
+        return zd
 
 
 INTERNAL = "(internal)"
 
 
-def from_bytes(raw, source="(bytes)"):
+def from_bytes(raw, source="(bytes)", store=None):
     """Compile policy file bytes; raises ``policy.PolicyError`` and nothing else.
 
     The validator is fuzzed so that it reports every bad input by field; should some
@@ -213,18 +269,18 @@ def from_bytes(raw, source="(bytes)"):
     (the fuzz tests assert that this field never shows up)."""
     doc = policy.loads(raw, source)
     try:
-        return State(policy.compile_policy(doc), raw)
+        return State(policy.compile_policy(doc), raw, store)
     except policy.PolicyError:
         raise
     except Exception as exc:  # noqa: BLE001 - the last line of defence, see above
         raise policy.PolicyError([(INTERNAL, "%s could not be compiled: %s: %s" % (source, type(exc).__name__, exc))])
 
 
-def load(path):
+def load(path, store=None):
     """Read and compile ``path``; raises ``policy.PolicyError`` on any problem."""
     try:
         with open(path, "rb") as handle:
             raw = handle.read()
     except (IOError, OSError) as exc:
         raise policy.PolicyError([("(file)", "cannot read %s: %s" % (path, exc))])
-    return from_bytes(raw, path)
+    return from_bytes(raw, path, store)

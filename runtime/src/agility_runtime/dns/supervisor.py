@@ -112,7 +112,7 @@ class Supervisor:
         started = time.monotonic()
         _sd_notify(b"RELOADING=1\nMONOTONIC_USEC=%d" % int(started * 1e6))
         try:
-            new = statemod.load(path)
+            new = statemod.load(path, self.state.store)
         except policy.PolicyError as exc:
             self.reloads_failed += 1
             self.last_ok = 0

@@ -108,7 +108,7 @@ def _control(index, ctrl, holder, all_stats):
             kind = msg[:1]
             if kind == b"R":
                 try:
-                    new = statemod.from_bytes(msg[1:], "reload")
+                    new = statemod.from_bytes(msg[1:], "reload", holder.state.store)
                 except policy.PolicyError as exc:
                     send_msg(ctrl, b"r" + ("failed %s" % exc).encode("utf-8", "replace"))
                     continue
